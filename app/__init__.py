@@ -1,0 +1,1 @@
+"""The Nightshift model-serving service (Flask, ONNX Runtime, Open Inference Protocol V2)."""

@@ -1,0 +1,1 @@
+"""The Nightshift promotion bot: discover, decide, plan, edit, gate, write, report."""

@@ -1,0 +1,107 @@
+"""Process plumbing shared by the service starters: ports, readiness, install hints."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class MissingComponentError(RuntimeError):
+    """A real component is not installed. Tests fail with this; they never skip."""
+
+
+def require_binary(name: str, hint: str, *, extra_dirs: tuple[Path, ...] = ()) -> str:
+    """Return the path of `name`, or raise with the command that installs it."""
+    for folder in extra_dirs:
+        candidate = folder / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise MissingComponentError(f"{name} is not installed: {hint} (or run scripts/bootstrap)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    ready: Callable[[], bool], *, timeout: float, what: str, proc: subprocess.Popen[bytes] | None
+) -> None:
+    """Poll `ready` until it holds; fail early if the process died, with its output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise RuntimeError(
+                f"{what} exited with {proc.returncode} before it was ready:\n{output}"
+            )
+        with contextlib.suppress(OSError):
+            if ready():
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} was not ready within {timeout:.0f}s")
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.create_connection((host, port), timeout=0.5):
+        return True
+
+
+@dataclass
+class Service:
+    """A running component and how to reach it; `stop()` is idempotent."""
+
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes] | None = None
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            # Each service runs in its own process group so helpers it forks stop too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        for step in reversed(self.cleanup):
+            step()
+        self.cleanup.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def spawn(
+    argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )

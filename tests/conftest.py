@@ -1,0 +1,63 @@
+"""Shared fixtures: real services on free loopback ports, started once per session.
+
+A missing component fails the run with an install hint (devstack.procs.MissingComponentError);
+nothing here skips.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.azurite import Azurite, start_azurite
+from devstack.githttp import GitOrigin, start_git_origin
+from devstack.procs import ROOT
+from devstack.registry import Registry, start_registry
+
+# Subprocesses started by tests (python -m modelstore, gunicorn, ...) import the packages
+# from this checkout.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    with start_azurite() as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[Registry]:
+    with start_registry() as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def registry_basic_auth() -> Iterator[Registry]:
+    with start_registry(username="pusher", password="s3cret-pass") as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def git_origin() -> Iterator[GitOrigin]:
+    with start_git_origin() as service:
+        yield service
+
+
+@pytest.fixture
+def blob_container(azurite: Azurite, request: pytest.FixtureRequest) -> str:
+    """A fresh container name per test, so tests sharing one Azurite do not collide."""
+    import re
+    import uuid
+
+    slug = re.sub(r"[^a-z0-9]", "", request.node.name.lower())[:40]
+    return f"t{slug}{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def examples_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("examples")
