@@ -1,0 +1,329 @@
+"""Promotion planning: what each environment should run next, and why (DESIGN.md step 5).
+
+Pure functions over values. Discovery and the policies have already turned registry tags
+and model cards into ranked `Offer`s; git history has told us what each environment runs,
+since when, and which versions a person rolled back from. The planner only combines them:
+
+- an environment with `source: newest` takes the best offered version it has not rejected;
+- an environment with `from: <upstream>` takes what the upstream runs, once it has soaked
+  there for the environment's soak time;
+- holds freeze an artifact; rejected and rolled-back versions never come back on their own;
+- a bundle (an image and a model) moves together or not at all;
+- a model moves only with an image whose serving APIs include the model's.
+
+Nothing is ever moved backwards automatically: a rollback is a person's decision (`bot pin`).
+Every bump and every skip carries its reasons, for `plan`, commit messages and PR bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+ArtifactKind = Literal["image", "model"]
+
+
+@dataclass(frozen=True, order=True)
+class Artifact:
+    kind: ArtifactKind
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of an artifact: an image tag or a model version, with what pins it."""
+
+    value: str
+    digest: str | None = None  # image manifest digest, or model sha256
+    created: datetime | None = None
+    serving_apis: frozenset[str] = frozenset()  # images: APIs supported; models: the one it needs
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    revision: str | None = None  # images: org.opencontainers.image.revision
+
+    def same_as(self, other: Version | None) -> bool:
+        """Same version and, when both know it, the same digest (a re-pushed tag differs)."""
+        if other is None or other.value != self.value:
+            return False
+        return self.digest is None or other.digest is None or self.digest == other.digest
+
+
+@dataclass(frozen=True)
+class Running:
+    """What an environment runs for one artifact, and the commit that pinned it."""
+
+    version: Version
+    since: datetime | None = None
+    commit: str | None = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The eligible versions of an artifact, best first, as the policies ranked them.
+
+    `note` explains an empty offer (e.g. "registry unreachable", "no tag matches").
+    """
+
+    artifact: Artifact
+    candidates: tuple[Version, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """An environment as the planner sees it."""
+
+    name: str
+    upstream: str | None  # None: takes the newest offered versions
+    soak: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class Hold:
+    environment: str
+    artifact: Artifact
+    reason: str
+
+
+@dataclass(frozen=True)
+class Bump:
+    environment: str
+    artifact: Artifact
+    old: Version | None
+    new: Version
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Skip:
+    """An artifact that stays as it is, with why. `blocked` is False for "already current"."""
+
+    environment: str
+    artifact: Artifact
+    reason: str
+    blocked: bool = True
+
+
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    environment: str
+    bumps: tuple[Bump, ...]
+    skips: tuple[Skip, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.bumps)
+
+
+# is_newer(artifact, a, b): does version value `a` rank ahead of `b` under the artifact's policy?
+Ranking = Callable[[Artifact, str, str], bool]
+# A check returns a reason to refuse `new` for this environment, or None (e.g. model gates).
+Check = Callable[[str, Artifact, Version | None, Version], str | None]
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    stages: Sequence[Stage]
+    running: Mapping[str, Mapping[Artifact, Running]]  # environment → artifact → running
+    offers: Mapping[Artifact, Offer]
+    now: datetime
+    is_newer: Ranking
+    holds: Sequence[Hold] = ()
+    # environment → artifact → versions never to promote there (config rejections and
+    # versions a person rolled back from).
+    rejected: Mapping[str, Mapping[Artifact, frozenset[str]]] = field(default_factory=dict)
+    bundles: Sequence[tuple[Artifact, ...]] = ()
+    checks: Sequence[Check] = ()
+
+
+def plan(data: PlanInput) -> list[EnvironmentPlan]:
+    """One plan per stage, in stage order. Stages are planned against *current* state: a
+    version bumped upstream in this pass has not soaked, so it moves on in a later pass."""
+    return [_plan_stage(stage, data) for stage in data.stages]
+
+
+def _plan_stage(stage: Stage, data: PlanInput) -> EnvironmentPlan:
+    running = data.running.get(stage.name, {})
+    bumps: list[Bump] = []
+    skips: list[Skip] = []
+    for artifact in sorted(running):
+        outcome = _decide(stage, artifact, running[artifact], data)
+        if isinstance(outcome, Bump):
+            bumps.append(outcome)
+        else:
+            skips.append(outcome)
+    bumps, skips = _keep_bundles_together(bumps, skips, data.bundles)
+    bumps, skips = _keep_models_compatible(stage.name, bumps, skips, running, data.bundles)
+    return EnvironmentPlan(stage.name, tuple(bumps), tuple(skips))
+
+
+def _decide(stage: Stage, artifact: Artifact, current: Running, data: PlanInput) -> Bump | Skip:
+    env = stage.name
+    for hold in data.holds:
+        if hold.environment == env and hold.artifact == artifact:
+            return Skip(env, artifact, f"held: {hold.reason}")
+    rejected = data.rejected.get(env, {}).get(artifact, frozenset())
+    if stage.upstream is None:
+        return _from_offer(env, artifact, current, data, rejected)
+    return _from_upstream(stage, artifact, current, data, rejected)
+
+
+def _from_offer(
+    env: str, artifact: Artifact, current: Running, data: PlanInput, rejected: frozenset[str]
+) -> Bump | Skip:
+    offer = data.offers.get(artifact)
+    if offer is None or not offer.candidates:
+        note = offer.note if offer is not None and offer.note else "no eligible version"
+        return Skip(env, artifact, note)
+    reasons: list[str] = []
+    for candidate in offer.candidates:
+        if candidate.same_as(current.version):
+            return Skip(env, artifact, f"already at the best version {candidate.value}", False)
+        if candidate.value == current.version.value:
+            # Same tag, different digest: the tag was re-pushed. Pin the new digest.
+            reasons.append(f"tag {candidate.value} now points to {candidate.digest}")
+        elif not data.is_newer(artifact, candidate.value, current.version.value):
+            return Skip(
+                env,
+                artifact,
+                f"runs {current.version.value}, which ranks ahead of every eligible version",
+                False,
+            )
+        if candidate.value in rejected:
+            reasons.append(f"skipped {candidate.value}: rejected or rolled back here")
+            continue
+        refusal = _first_refusal(data.checks, env, artifact, current.version, candidate)
+        if refusal:
+            reasons.append(f"skipped {candidate.value}: {refusal}")
+            continue
+        reasons.insert(0, f"newest eligible version is {candidate.value}")
+        return Bump(env, artifact, current.version, candidate, tuple(reasons))
+    return Skip(env, artifact, "; ".join(reasons) or "no eligible version")
+
+
+def _from_upstream(
+    stage: Stage, artifact: Artifact, current: Running, data: PlanInput, rejected: frozenset[str]
+) -> Bump | Skip:
+    env, upstream = stage.name, stage.upstream
+    assert upstream is not None
+    source = data.running.get(upstream, {}).get(artifact)
+    if source is None:
+        return Skip(env, artifact, f"{upstream} does not pin {artifact}")
+    if source.version.same_as(current.version):
+        return Skip(env, artifact, f"already runs what {upstream} runs", False)
+    new = source.version
+    if new.value != current.version.value and not data.is_newer(
+        artifact, new.value, current.version.value
+    ):
+        return Skip(
+            env,
+            artifact,
+            f"{upstream} runs {new.value}, older than {current.version.value} here;"
+            " roll back with `bot pin` if that is intended",
+        )
+    if new.value in rejected:
+        return Skip(env, artifact, f"{new.value} was rejected or rolled back here")
+    if source.since is None:
+        return Skip(env, artifact, f"cannot tell how long {new.value} has run in {upstream}")
+    soaked = data.now - source.since
+    if soaked < stage.soak:
+        return Skip(
+            env,
+            artifact,
+            f"{new.value} is soaking in {upstream}: {_human(soaked)} of {_human(stage.soak)}",
+        )
+    refusal = _first_refusal(data.checks, env, artifact, current.version, new)
+    if refusal:
+        return Skip(env, artifact, f"{new.value}: {refusal}")
+    return Bump(
+        env,
+        artifact,
+        current.version,
+        new,
+        (f"{upstream} has run {new.value} for {_human(soaked)} (soak {_human(stage.soak)})",),
+    )
+
+
+def _first_refusal(
+    checks: Iterable[Check], env: str, artifact: Artifact, old: Version | None, new: Version
+) -> str | None:
+    for check in checks:
+        reason = check(env, artifact, old, new)
+        if reason:
+            return reason
+    return None
+
+
+def _keep_bundles_together(
+    bumps: list[Bump], skips: list[Skip], bundles: Sequence[tuple[Artifact, ...]]
+) -> tuple[list[Bump], list[Skip]]:
+    """A bundle moves whole: if one member is blocked, the others wait for it."""
+    blocked = {skip.artifact: skip for skip in skips if skip.blocked}
+    for bundle in bundles:
+        stuck = [blocked[a] for a in bundle if a in blocked]
+        if not stuck:
+            continue
+        for bump in [b for b in bumps if b.artifact in bundle]:
+            bumps.remove(bump)
+            skips.append(
+                Skip(
+                    bump.environment,
+                    bump.artifact,
+                    f"{bump.new.value} waits for its bundle: {stuck[0].artifact}"
+                    f" is blocked ({stuck[0].reason})",
+                )
+            )
+    return bumps, skips
+
+
+def _keep_models_compatible(
+    env: str,
+    bumps: list[Bump],
+    skips: list[Skip],
+    running: Mapping[Artifact, Running],
+    bundles: Sequence[tuple[Artifact, ...]],
+) -> tuple[list[Bump], list[Skip]]:
+    """After the plan, every model's serving API must be one the planned image supports.
+
+    When an environment runs one image, each model is checked against it; an image whose
+    labels list no APIs (unknown) is not used to refuse anything.
+    """
+    after: dict[Artifact, Version] = {a: r.version for a, r in running.items()}
+    after.update({b.artifact: b.new for b in bumps})
+    images = [v for a, v in after.items() if a.kind == "image" and v.serving_apis]
+    if not images:
+        return bumps, skips
+    supported = frozenset().union(*(image.serving_apis for image in images))
+    for bump in list(bumps):
+        if bump.artifact.kind != "model" or not bump.new.serving_apis:
+            continue
+        missing = bump.new.serving_apis - supported
+        if not missing:
+            continue
+        reason = (
+            f"{bump.new.value} needs serving API {', '.join(sorted(missing))}, which the image"
+            f" does not support ({', '.join(sorted(supported))})"
+        )
+        partners = next((b for b in bundles if bump.artifact in b), (bump.artifact,))
+        for partner in [b for b in bumps if b.artifact in partners]:
+            bumps.remove(partner)
+            skips.append(Skip(env, partner.artifact, reason))
+    return bumps, skips
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return "0m"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"
