@@ -1,0 +1,80 @@
+"""`bot serve`: run a promotion pass every night at the configured local time.
+
+Uses `schedule` with a timezone, so "02:00 Europe/Amsterdam" stays 02:00 across DST. The loop
+sleeps on an Event, so SIGTERM (Kubernetes stopping the pod) wakes it at once. A pass that is
+already running is allowed to finish first: stopping half-way through a push is the one
+thing that could leave a half-done state.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from zoneinfo import ZoneInfo
+
+import schedule
+
+log = logging.getLogger("nightshift.serve")
+
+
+class Nightly:
+    """A daily job at `at` (HH:MM or HH:MM:SS) in the IANA timezone `tz`."""
+
+    def __init__(self, run_pass: Callable[[], int], at: str, tz: str) -> None:
+        self._scheduler = schedule.Scheduler()
+        self._run_pass = run_pass
+        self._tz = ZoneInfo(tz)  # validates the name the same way config loading does
+        self.job = self._scheduler.every().day.at(at, tz).do(self._guarded)
+        self.passes = 0
+        self.last_exit: int | None = None
+
+    def _guarded(self) -> None:
+        """One failing pass must not kill the server; the next night tries again."""
+        self.passes += 1
+        try:
+            self.last_exit = self._run_pass()
+        except Exception:
+            self.last_exit = 1
+            log.exception("promotion pass failed")
+        log.info("pass %d finished with exit code %s", self.passes, self.last_exit)
+        log.info("next run at %s", self.next_run())
+
+    def next_run(self) -> str:
+        nxt = self.job.next_run  # naive, in the machine's local time
+        if nxt is None:
+            return "never"
+        return nxt.astimezone().astimezone(self._tz).isoformat(timespec="seconds")
+
+    def idle_seconds(self) -> float:
+        idle = self._scheduler.idle_seconds
+        return 0.0 if idle is None else max(0.0, idle)
+
+    def run_pending(self) -> None:
+        self._scheduler.run_pending()
+
+
+def serve(nightly: Nightly, stop: threading.Event, *, run_now: bool = False) -> int:
+    """Run until `stop` is set. Returns 0: a stop is a normal way to end."""
+    log.info("serving; next run at %s", nightly.next_run())
+    if run_now:
+        nightly._guarded()
+    while not stop.is_set():
+        # Wake at least once a minute so a changed wall clock (suspend, NTP) is noticed.
+        stop.wait(min(nightly.idle_seconds(), 60.0))
+        if not stop.is_set():
+            nightly.run_pending()
+    log.info("stopped at %s", datetime.now(UTC).isoformat(timespec="seconds"))
+    return 0
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s; stopping after the current pass", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
