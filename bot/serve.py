@@ -47,7 +47,8 @@ class Nightly:
         nxt = self.job.next_run  # naive, in the machine's local time
         if nxt is None:
             return "never"
-        return nxt.astimezone().astimezone(self._tz).isoformat(timespec="seconds")
+        local: datetime = nxt.astimezone().astimezone(self._tz)
+        return local.isoformat(timespec="seconds")
 
     def idle_seconds(self) -> float:
         idle = self._scheduler.idle_seconds
