@@ -154,3 +154,33 @@ def test_bot_documents_every_variable_the_deployment_sets(rendered: Rendered) ->
     help_text = cli_help("bot", bot["args"][0])
     missing = sorted(n for n in names if not documented(n, help_text))
     assert missing == [], f"`python -m bot {bot['args'][0]} --help` does not mention {missing}"
+
+
+DOC_COMMAND = re.compile(r"python -m (bot|modelstore) ([a-z]+)([^\n`|]*)")
+GUIDES = ("reviewer-guide.md", "operator-runbook.md", "data-scientist-guide.md")
+
+
+def documented_commands() -> list[tuple[str, str, set[str]]]:
+    """(program, subcommand, flags) for every `python -m bot|modelstore …` in the guides."""
+    found = []
+    for guide in GUIDES:
+        text = (ROOT / "docs" / guide).read_text()
+        # Join shell continuation lines, so flags on the next line count.
+        text = re.sub(r"\\\n\s*", " ", text)
+        for program, subcommand, rest in DOC_COMMAND.findall(text):
+            found.append((program, subcommand, flags(rest.split("#", 1)[0].split())))
+    return found
+
+
+def test_guides_show_only_real_commands_and_flags() -> None:
+    commands = documented_commands()
+    assert {(p, s) for p, s, _ in commands} >= {
+        ("bot", "pin"),
+        ("bot", "status"),
+        ("bot", "plan"),
+        ("modelstore", "publish"),
+        ("modelstore", "list"),
+    }
+    for program, subcommand, used in commands:
+        known = set(FLAG.findall(cli_help(program, subcommand)))
+        assert used <= known, f"docs: {program} {subcommand} has no {sorted(used - known)}"
