@@ -49,6 +49,7 @@ class GitHubProvider:
     timeout: tuple[float, float] = (5.0, 30.0)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
+    page_size: int = 100
     session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     def __post_init__(self) -> None:
@@ -139,7 +140,7 @@ class GitHubProvider:
     def _pages(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         """Every item of a list endpoint, following `Link: rel="next"`."""
         url: str | None = f"{self.api_url}{path}"
-        query: Mapping[str, str] | None = {**params, "per_page": "100"}
+        query: Mapping[str, str] | None = {**params, "per_page": str(self.page_size)}
         while url is not None:
             response = self._send("GET", url, params=query)
             items = _json(response, "GET", path)

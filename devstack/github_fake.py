@@ -143,13 +143,27 @@ def _is_ancestor(bare: Path, older: str, newer: str) -> bool:
     return _git(bare, "merge-base", "--is-ancestor", older, newer)[0] == 0
 
 
-def _merge_tree(bare: Path, ours: str, theirs: str, base: str | None = None) -> str | None:
-    """The merged tree of two commits, or None on a conflict."""
-    args = ["merge-tree", "--write-tree", "--no-messages"]
-    if base is not None:
-        args.append(f"--merge-base={base}")
-    code, out = _git(bare, *args, ours, theirs)
+def _merge_tree(bare: Path, ours: str, theirs: str) -> str | None:
+    """The merged tree of two commits, or None on a conflict (git merge-tree, git >= 2.38)."""
+    code, out = _git(bare, "merge-tree", "--write-tree", "--no-messages", ours, theirs)
     return out.splitlines()[0] if code == 0 else None
+
+
+def _cherry_pick_tree(bare: Path, onto: str, commit: str) -> str | None:
+    """`commit`'s change applied to `onto`'s tree, or None on a conflict.
+
+    git 2.39 (Debian 12) has no `merge-tree --merge-base`, so this three-way merge of trees
+    (commit's parent as the base) goes through libgit2.
+    """
+    import pygit2
+
+    repo = pygit2.Repository(str(bare))
+    picked = repo[commit].peel(pygit2.Commit)
+    base = picked.parents[0].tree_id if picked.parents else repo.TreeBuilder().write()
+    index = repo.merge_trees(base, repo[onto].peel(pygit2.Commit).tree, picked.tree)
+    if index.conflicts is not None:
+        return None
+    return str(index.write_tree(repo))
 
 
 def _commit_tree(
@@ -183,7 +197,7 @@ def _merge(bare: Path, pr: Json, method: str, title: str | None, message: str | 
     if method == "rebase":
         current = base
         for commit in _git(bare, "rev-list", "--reverse", f"{base}..{head}")[1].split():
-            tree = _merge_tree(bare, current, commit, base=f"{commit}^")
+            tree = _cherry_pick_tree(bare, current, commit)
             if tree is None:
                 raise ApiError(405, "Pull Request is not mergeable")
             fields = _git(bare, "log", "-1", "--format=%an%x00%ae%x00%aI%x00%B", commit)[1]
