@@ -18,11 +18,12 @@ commit by a person is never dropped: `sync` stops with an error instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -175,6 +176,7 @@ class Checkout:
         Returns the ids of the pending bot commits it dropped (crash recovery, see the
         module docstring). Raises when a pending commit is not the bot's.
         """
+        self._clear_stale_git_locks()
         self.fetch()
         pending = self.pending()
         foreign = [c for c in pending if not is_bot_commit(c, bot_email)]
@@ -197,12 +199,31 @@ class Checkout:
             self.repo.references.delete(f"refs/heads/{self.branch}")
         return [str(c.id) for c in pending]
 
+    def _clear_stale_git_locks(self) -> None:
+        """Remove git's own lock files a killed pass left behind (we hold the checkout lock,
+        so no other pass is writing); otherwise every later pass fails on "index.lock"."""
+        git_dir = Path(self.repo.path)
+        for name in ("index.lock", "HEAD.lock", f"refs/heads/{self.branch}.lock"):
+            stale = git_dir / name
+            if stale.exists():
+                log.warning("removing stale %s left by an interrupted pass", stale)
+                stale.unlink()
+
     def reset_to(self, commit: pygit2.Commit) -> None:
         """Point the local branch at `commit` and make index and working tree match it."""
         ref_name = f"refs/heads/{self.branch}"
-        self.repo.references.create(ref_name, commit.id, force=True)
-        self.repo.set_head(ref_name)
-        self.repo.reset(commit.id, ResetMode.HARD)
+        with self._local(f"reset to {commit.short_id}"):
+            self.repo.references.create(ref_name, commit.id, force=True)
+            self.repo.set_head(ref_name)
+            self.repo.reset(commit.id, ResetMode.HARD)
+
+    @contextlib.contextmanager
+    def _local(self, action: str) -> Iterator[None]:
+        """Local git failures (a locked index, a full disk) as one-line GitErrors."""
+        try:
+            yield
+        except (pygit2.GitError, OSError) as err:
+            raise GitError(f"{action} in {self.path} failed: {err}") from None
 
     def read(self, path: str, commit: pygit2.Commit | None = None) -> bytes | None:
         """A file's bytes at `commit` (default: the local branch), or None if absent."""
@@ -243,18 +264,22 @@ class Checkout:
         Only the changed paths are written to the working tree and the index, so a working
         copy a person uses (`bot pin --commit`) keeps its other edits.
         """
-        parent = self.head()
-        oid = self.build_commit(parent, changes, identity)
-        if oid is None:
-            return None
         ref_name = f"refs/heads/{self.branch}"
-        message = f"commit: {changes.subject}"
-        if parent is None:
-            self.repo.create_reference_direct(ref_name, oid, False, message)
-        else:
-            self.repo.references[ref_name].set_target(oid, message)
-        if self.repo.workdir is not None:
-            self._write_paths(oid, changes.files.keys())
+        on = self.repo.head.name if not self.repo.head_is_unborn else None
+        if on is not None and on != ref_name:
+            raise GitError(f"{self.path} has {on} checked out, not {ref_name}; not committing")
+        parent = self.head()
+        with self._local(f"commit {changes.subject!r}"):
+            oid = self.build_commit(parent, changes, identity)
+            if oid is None:
+                return None
+            message = f"commit: {changes.subject}"
+            if parent is None:
+                self.repo.create_reference_direct(ref_name, oid, False, message)
+            else:
+                self.repo.references[ref_name].set_target(oid, message)
+            if self.repo.workdir is not None:
+                self._write_paths(oid, changes.files.keys())
         return oid
 
     def _write_paths(self, oid: pygit2.Oid, paths: Iterable[str]) -> None:
@@ -304,11 +329,14 @@ def open_checkout(
     path: Path,
     url: str | None = None,
     *,
-    branch: str = "main",
+    branch: str | None = None,
     remote_name: str = "origin",
     credentials: GitCredentials | None = None,
 ) -> Checkout:
     """Open (or clone from `url`) the working copy at `path` and lock it for this pass.
+
+    `branch` is the branch the pass works on; by default the one checked out (a person's
+    clone), or `main` for a new clone.
 
     An existing checkout's remote URL is updated to `url` when they differ: the config is
     the source of truth. Raises CheckoutLockedError when another pass holds it. Call
@@ -321,12 +349,15 @@ def open_checkout(
     if not (path / ".git").exists():
         if url is None:
             raise GitError(f"{path} is not a git checkout and no remote URL was given to clone")
-        _clone(url, path, branch=branch, remote_name=remote_name, credentials=credentials)
+        _clone(url, path, branch=branch or "main", remote_name=remote_name, credentials=credentials)
     try:
         repo = pygit2.Repository(str(path))
     except pygit2.GitError as err:
         raise GitError(f"cannot open git checkout {path}: {err}") from None
     lock = CheckoutLock(Path(repo.path)).acquire()
+    if branch is None:
+        on_branch = not repo.head_is_unborn and not repo.head_is_detached
+        branch = repo.head.shorthand if on_branch else "main"
     try:
         if url is not None:
             current = repo.remotes[remote_name].url if remote_name in _names(repo) else None

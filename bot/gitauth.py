@@ -11,6 +11,9 @@ Variables:
     NIGHTSHIFT_GIT_SSH_KEY        private key file for SSH; without it SSH uses the agent
     NIGHTSHIFT_GIT_SSH_PUBLIC_KEY public key file, default `<key>.pub` when that exists
     NIGHTSHIFT_GIT_SSH_PASSPHRASE passphrase of the private key
+
+SSH verifies the server's host key against `~/.ssh/known_hosts` (libgit2 does this by
+default since 1.6): add the host's key there first, e.g. GitHub's published keys.
 """
 
 from __future__ import annotations

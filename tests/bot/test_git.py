@@ -309,11 +309,14 @@ def test_crash_between_commit_and_push_leaves_no_duplicate(origin: Origin, tmp_p
     assert crashed.returncode == 9, crashed.stderr.decode()
     dangling = crashed.stdout.decode().strip()
     assert origin.log() == ["seed"]  # never pushed
+    # a kill in the middle of an index write leaves git's own lock file behind too
+    (tmp_path / "bot" / ".git" / "index.lock").write_bytes(b"")
     with open_checkout(tmp_path / "bot", origin.url, credentials=origin.credentials) as checkout:
         assert [str(c.id) for c in checkout.pending()] == [dangling]
         assert checkout.sync(BOT.email) == [dangling]
         outcome = push_changes(checkout, [bump("dev", "1.1.0")], identity=BOT, replan=no_replan)
         assert outcome.status == "pushed" and dangling not in outcome.commits
+        assert checkout.read(KUSTOMIZATION.format(env="dev")) == kustomization("1.1.0")
     # a further pass has nothing to do
     with bot_checkout(origin, tmp_path) as checkout:
         again = push_changes(checkout, [bump("dev", "1.1.0")], identity=BOT, replan=no_replan)
@@ -453,3 +456,20 @@ def test_commit_in_a_persons_clone_keeps_their_other_edits(origin: Origin, tmp_p
     # the pinned file is committed and clean; their edit is still an unstaged change
     assert git("diff", "--cached", "--name-only", cwd=human.path) == ""
     assert git("diff", "--name-only", cwd=human.path) == "README.md"
+
+
+def test_commit_follows_the_checked_out_branch_and_refuses_another(
+    origin: Origin, tmp_path: Path
+) -> None:
+    human = Human(origin, tmp_path / "alice")
+    git("checkout", "--quiet", "-b", "feature", cwd=human.path)
+    alice = Identity("Alice", "alice@example.com")
+    with open_checkout(human.path) as checkout:
+        assert checkout.branch == "feature"
+        assert checkout.commit(bump("dev", "1.2.0"), alice) is not None
+    assert git("log", "-1", "--format=%s", "feature", cwd=human.path).startswith("dev:")
+    with (
+        open_checkout(human.path, branch="main") as checkout,
+        pytest.raises(GitError, match="has refs/heads/feature checked out, not refs/heads/main"),
+    ):
+        checkout.commit(bump("dev", "1.3.0"), alice)
