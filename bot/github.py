@@ -51,6 +51,7 @@ class GitHubProvider:
     sleep: Callable[[float], None] = time.sleep
     page_size: int = 100
     session: requests.Session = field(default_factory=requests.Session, repr=False)
+    owner: str = field(init=False)
 
     def __post_init__(self) -> None:
         owner, _, name = self.repository.partition("/")

@@ -11,7 +11,8 @@ Attribution, so the planner's "bot or human" is right for merged pull requests t
   counts from it.
 - `author_email` and `is_bot` are those of the commit that *wrote* the value: for a merge
   whose result equals a side parent's file, the side-branch commit that set it; otherwise
-  the commit itself. Squash merges keep the squashed commit's author and message.
+  the commit itself. A squash or rebase merge is an ordinary commit: its own author and
+  message decide.
 - A commit is the bot's when its author email is the bot's AND it carries the
   `Nightshift-Environment` trailer (a person committing with the bot's identity by mistake
   is still, most likely, missing the trailer).
