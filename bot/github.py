@@ -1,0 +1,288 @@
+"""GitHub REST v3 pull requests, for github.com and GitHub Enterprise (`https://host/api/v3`).
+
+Retries follow GitHub's rate-limit guidance: on 403/429 wait `retry-after` seconds when it
+is given, else until `x-ratelimit-reset` when `x-ratelimit-remaining` is 0, else (a
+secondary limit without headers) at least a minute, growing exponentially; 5xx and
+connection failures back off exponentially. A wait longer than `max_wait` is not slept
+through at 2 a.m.: the call fails at once with a clear `GitHubError`. The token is sent
+only in the Authorization header and never appears in an error or a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from bot.errors import GitHubError
+from bot.gitauth import scrub
+from bot.pr import BRANCH_PREFIX, PullRequest, PullRequestSpec
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2022-11-28"
+DEFAULT_API_URL = "https://api.github.com"
+_RETRY_STATUSES = {500, 502, 503, 504}
+_SECONDARY_MINIMUM = 60.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    backoff: float = 1.0
+    max_wait: float = 120.0
+
+
+@dataclass
+class GitHubProvider:
+    """A `PullRequestProvider` for one repository, `owner/name`."""
+
+    repository: str
+    token: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    timeout: tuple[float, float] = (5.0, 30.0)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    page_size: int = 100
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    owner: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        owner, _, name = self.repository.partition("/")
+        if not owner or not name or "/" in name:
+            raise GitHubError(f"repository must be owner/name, got {self.repository!r}")
+        if not self.token:
+            raise GitHubError("no GitHub token: set NIGHTSHIFT_GITHUB_TOKEN or GITHUB_TOKEN")
+        self.owner = owner
+        self.api_url = self.api_url.rstrip("/")
+        self.session.headers.update(
+            {
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": "nightshift-bot",
+            }
+        )
+
+    @classmethod
+    def from_env(
+        cls,
+        repository: str,
+        *,
+        api_url: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> GitHubProvider:
+        """Token from NIGHTSHIFT_GITHUB_TOKEN, else GITHUB_TOKEN; API URL from the argument,
+        else GITHUB_API_URL (set by Actions, on Enterprise too), else github.com."""
+        env = os.environ if env is None else env
+        token = env.get("NIGHTSHIFT_GITHUB_TOKEN") or env.get("GITHUB_TOKEN") or ""
+        url = api_url or env.get("GITHUB_API_URL") or DEFAULT_API_URL
+        return cls(repository, token, url)
+
+    # -- PullRequestProvider ------------------------------------------------------------
+
+    def find_open(self, branch: str, base: str | None = None) -> PullRequest | None:
+        params = {"state": "open", "head": f"{self.owner}:{branch}"}
+        if base:
+            params["base"] = base
+        found = [_pull(item) for item in self._pages(self._repo_path("pulls"), params)]
+        return found[0] if found else None
+
+    def create(self, spec: PullRequestSpec) -> PullRequest:
+        payload = {"title": spec.title, "head": spec.branch, "base": spec.base, "body": spec.body}
+        try:
+            return _pull(self._request("POST", self._repo_path("pulls"), json=payload))
+        except _UnprocessableError as err:
+            # A retried POST whose first try did land, or a concurrent pass: use that PR.
+            if "already exists" not in str(err):
+                raise
+            existing = self.find_open(spec.branch, spec.base)
+            if existing is None:
+                raise
+            return existing
+
+    def update(self, number: int, *, title: str, body: str) -> PullRequest:
+        payload = {"title": title, "body": body}
+        return _pull(self._request("PATCH", self._repo_path(f"pulls/{number}"), json=payload))
+
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        self._request("POST", self._repo_path(f"issues/{number}/labels"), json={"labels": labels})
+
+    def request_reviewers(
+        self, number: int, reviewers: Sequence[str], team_reviewers: Sequence[str] = ()
+    ) -> None:
+        payload = {"reviewers": list(reviewers), "team_reviewers": list(team_reviewers)}
+        self._request("POST", self._repo_path(f"pulls/{number}/requested_reviewers"), json=payload)
+
+    def close(self, number: int, comment: str) -> PullRequest:
+        self._request("POST", self._repo_path(f"issues/{number}/comments"), json={"body": comment})
+        payload = {"state": "closed"}
+        return _pull(self._request("PATCH", self._repo_path(f"pulls/{number}"), json=payload))
+
+    def list_open(self, branch_prefix: str = BRANCH_PREFIX) -> list[PullRequest]:
+        params = {"state": "open", "sort": "created", "direction": "asc"}
+        pulls = (_pull(item) for item in self._pages(self._repo_path("pulls"), params))
+        return [pr for pr in pulls if pr.head.startswith(branch_prefix)]
+
+    def get(self, number: int) -> PullRequest:
+        return _pull(self._request("GET", self._repo_path(f"pulls/{number}")))
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def _repo_path(self, tail: str) -> str:
+        owner, name = self.repository.split("/")
+        return f"/repos/{quote(owner)}/{quote(name)}/{tail}"
+
+    def _pages(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        """Every item of a list endpoint, following `Link: rel="next"`."""
+        url: str | None = f"{self.api_url}{path}"
+        query: Mapping[str, str] | None = {**params, "per_page": str(self.page_size)}
+        while url is not None:
+            response = self._send("GET", url, params=query)
+            items = _json(response, "GET", path)
+            if not isinstance(items, list):
+                raise GitHubError(f"GitHub GET {path} returned {type(items).__name__}, not a list")
+            yield from items
+            url = response.links.get("next", {}).get("url")
+            query = None  # the next link carries the query
+
+    def _request(self, method: str, path: str, *, json: object = None) -> Any:
+        response = self._send(method, f"{self.api_url}{path}", json=json)
+        return _json(response, method, path)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: object = None,
+    ) -> requests.Response:
+        path = url.removeprefix(self.api_url).split("?")[0]
+        what = f"GitHub {method} {path}"
+        headers = {"Authorization": f"Bearer {self.token}"}
+        for attempt in range(1, self.retry.attempts + 1):
+            last = attempt == self.retry.attempts
+            try:
+                response = self.session.request(
+                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
+                )
+            except requests.RequestException as err:
+                reason = scrub(f"{type(err).__name__}: {err}", [self.token])
+                if last:
+                    raise GitHubError(f"{what} failed after {attempt} attempts: {reason}") from None
+                self._wait(what, attempt, self.retry.backoff * 2.0 ** (attempt - 1), reason)
+                continue
+            if response.status_code < 400:
+                return response
+            wait = _retry_wait(response, attempt, self.retry.backoff)
+            reason = _describe(response)
+            if wait is None:
+                if response.status_code == 422:
+                    raise _UnprocessableError(f"{what}: {reason}")
+                raise GitHubError(f"{what}: {reason}")
+            if last:
+                raise GitHubError(f"{what} failed after {attempt} attempts: {reason}")
+            if wait > self.retry.max_wait:
+                raise GitHubError(
+                    f"{what}: {reason}; GitHub asks to wait {wait:.0f}s, "
+                    f"more than the {self.retry.max_wait:.0f}s this run allows"
+                )
+            self._wait(what, attempt, wait, reason)
+        raise AssertionError("unreachable")
+
+    def _wait(self, what: str, attempt: int, seconds: float, reason: str) -> None:
+        log.warning("%s: %s; retry %d in %.1fs", what, reason, attempt, seconds)
+        self.sleep(min(seconds, self.retry.max_wait))
+
+
+class _UnprocessableError(GitHubError):
+    """A 422: GitHub validated the request and refused it."""
+
+
+def _retry_wait(response: requests.Response, attempt: int, backoff: float) -> float | None:
+    """Seconds to wait before retrying `response`, or None when retrying cannot help."""
+    status = response.status_code
+    headers = response.headers
+    retry_after = headers.get("retry-after")
+    if status in _RETRY_STATUSES:
+        return _seconds(retry_after) if retry_after else backoff * 2.0 ** (attempt - 1)
+    if status not in {403, 429}:
+        return None
+    if retry_after:
+        return _seconds(retry_after)
+    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
+        return max(0.0, _seconds(headers["x-ratelimit-reset"]) - time.time()) + 1
+    if "secondary rate limit" in _message(response).lower() or status == 429:
+        return _SECONDARY_MINIMUM * 2.0 ** (attempt - 1)
+    return None  # a plain 403: permissions, not a limit
+
+
+def _seconds(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return _SECONDARY_MINIMUM  # an HTTP date: rare from GitHub; wait the documented minute
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200]
+    return str(data.get("message", "")) if isinstance(data, dict) else ""
+
+
+def _describe(response: requests.Response) -> str:
+    """`<status> <message>` plus GitHub's validation details, on one line."""
+    text = f"{response.status_code} {response.reason or ''}".strip()
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        message = str(data.get("message", "")).replace("\n", " ").strip()
+        if message:
+            text += f": {message}"
+        details = [
+            str(e.get("message") or f"{e.get('field')} {e.get('code')}")
+            for e in data.get("errors", [])
+            if isinstance(e, dict)
+        ]
+        if details:
+            text += f" ({'; '.join(details)})"
+    return text
+
+
+def _json(response: requests.Response, method: str, path: str) -> Any:
+    if response.status_code == 204 or not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise GitHubError(
+            f"GitHub {method} {path} returned {response.status_code} that is not JSON"
+        ) from None
+
+
+def _pull(data: Any) -> PullRequest:
+    try:
+        return PullRequest(
+            number=int(data["number"]),
+            url=str(data.get("html_url") or data.get("url") or ""),
+            title=str(data["title"]),
+            body=str(data.get("body") or ""),
+            head=str(data["head"]["ref"]),
+            head_sha=str(data["head"]["sha"]),
+            base=str(data["base"]["ref"]),
+            state=str(data["state"]),
+            labels=tuple(str(label["name"]) for label in data.get("labels") or ()),
+            reviewers=tuple(str(user["login"]) for user in data.get("requested_reviewers") or ()),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise GitHubError(f"GitHub returned a pull request without {err}") from None

@@ -1,0 +1,182 @@
+"""The promotion PR's title and body: a pure rendering of a `PromotionSummary` to Markdown.
+
+Reviewers read the table first (what moves, old → new, how old the new version is, links),
+then the details (model metrics, soak and gate results), then, collapsed, the rendered
+manifest diff. The output is deterministic for a given summary, so an unchanged promotion
+renders the same body and the PR is not touched. Ages are rendered coarsely (days, or hours
+under two days) for the same reason: a re-run minutes later renders the same text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+GITHUB_BODY_LIMIT = 65_536
+"""GitHub refuses PR bodies longer than this many characters."""
+
+MARKER = "<!-- nightshift:promotion env={env} -->"
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    name: str
+    old: float | None
+    new: float | None
+
+
+@dataclass(frozen=True)
+class ArtifactBump:
+    """One artifact that moves: an image tag or a model version."""
+
+    kind: Literal["image", "model"]
+    name: str
+    old: str | None
+    new: str
+    age: timedelta | None = None
+    links: tuple[Link, ...] = ()
+    metrics: tuple[MetricChange, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A soak or gate check: its name, whether it passed, and what it measured."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PromotionSummary:
+    environment: str
+    bumps: tuple[ArtifactBump, ...]
+    source_environment: str | None = None
+    soak: tuple[CheckResult, ...] = ()
+    gates: tuple[CheckResult, ...] = ()
+    manifest_diff: str = ""
+
+
+def compare_url(repo_url: str, old_revision: str, new_revision: str) -> str:
+    """GitHub's compare view between two image revisions (OCI `revision` labels)."""
+    base = re.sub(r"\.git$", "", repo_url.rstrip("/"))
+    return f"{base}/compare/{old_revision}...{new_revision}"
+
+
+def render_title(summary: PromotionSummary) -> str:
+    moves = ", ".join(f"{b.name} {b.old or '(none)'} → {b.new}" for b in summary.bumps)
+    return f"Promote {summary.environment}: {moves}" if moves else f"Promote {summary.environment}"
+
+
+def render_body(summary: PromotionSummary, *, limit: int = GITHUB_BODY_LIMIT) -> str:
+    """Markdown for the PR body; the diff is cut (and says so) to stay under `limit`."""
+    head = _head(summary)
+    diff = summary.manifest_diff.rstrip("\n")
+    if not diff:
+        return head
+    section = _diff_section(diff)
+    if len(head) + len(section) <= limit:
+        return head + section
+    lines = diff.split("\n")
+    budget = limit - len(head) - len(_diff_section("", omitted=len(lines))) - 64
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > budget:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return head + _diff_section("\n".join(kept), omitted=len(lines) - len(kept))
+
+
+def _head(summary: PromotionSummary) -> str:
+    out = [MARKER.format(env=summary.environment), ""]
+    source = f" from **{summary.source_environment}**" if summary.source_environment else ""
+    out.append(f"Nightshift promotes **{summary.environment}**{source}.")
+    out.append("")
+    out.append("| Artifact | Kind | From | To | Age | Links |")
+    out.append("|---|---|---|---|---|---|")
+    for bump in summary.bumps:
+        links = " · ".join(f"[{_cell(link.label)}]({link.url})" for link in bump.links)
+        out.append(
+            f"| {_cell(bump.name)} | {bump.kind} | {_code(bump.old)} | {_code(bump.new)} "
+            f"| {_age(bump.age)} | {links or '—'} |"
+        )
+    for bump in summary.bumps:
+        if not bump.metrics and not bump.reasons:
+            continue
+        out += [
+            "",
+            f"### {bump.kind.capitalize()} `{bump.name}` {bump.old or '(none)'} → {bump.new}",
+        ]
+        if bump.metrics:
+            out += ["", "| Metric | From | To | Change |", "|---|---|---|---|"]
+            for metric in bump.metrics:
+                out.append(
+                    f"| {_cell(metric.name)} | {_number(metric.old)} | {_number(metric.new)} "
+                    f"| {_delta(metric.old, metric.new)} |"
+                )
+        if bump.reasons:
+            out += ["", "Why:"]
+            out += [f"- {reason}" for reason in bump.reasons]
+    for title, checks in (("Soak", summary.soak), ("Gates", summary.gates)):
+        if checks:
+            out += ["", f"### {title}", ""]
+            for check in checks:
+                mark = "✅" if check.passed else "❌"
+                detail = f": {check.detail}" if check.detail else ""
+                out.append(f"- {mark} {check.name}{detail}")
+    out.append("")
+    return "\n".join(out)
+
+
+def _diff_section(diff: str, *, omitted: int = 0) -> str:
+    fence = "`" * max(3, _longest_backtick_run(diff) + 1)
+    note = f"\n\n_{omitted} more lines of the diff are not shown._" if omitted else ""
+    return (
+        "\n<details>\n<summary>Rendered manifest diff</summary>\n\n"
+        f"{fence}diff\n{diff}\n{fence}{note}\n\n</details>\n"
+    )
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(value: str | None) -> str:
+    return "—" if value is None else f"`{_cell(value)}`"
+
+
+def _age(age: timedelta | None) -> str:
+    if age is None:
+        return "—"
+    hours = int(age.total_seconds() // 3600)
+    if hours >= 48:
+        return f"{hours // 24} days"
+    if hours >= 1:
+        return f"{hours} h"
+    return "< 1 h"
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _delta(old: float | None, new: float | None) -> str:
+    if old is None or new is None:
+        return "—"
+    change = new - old
+    return "±0" if change == 0 else f"{change:+.4g}"

@@ -1,0 +1,888 @@
+"""A fake of GitHub's REST pull-request API, over real bare git repositories on disk.
+
+GitHub's API cannot run locally, so this small server speaks the documented shapes of the
+endpoints the bot uses, and is strict where GitHub is lenient, to catch client mistakes:
+
+    GET   /repos/{o}/{r}/pulls?state=&head=owner:branch&base=&sort=&direction=&per_page=&page=
+    POST  /repos/{o}/{r}/pulls                        title, head, base, body, draft, ...
+    GET   /repos/{o}/{r}/pulls/{n}
+    PATCH /repos/{o}/{r}/pulls/{n}                    title, body, state, base
+    PUT   /repos/{o}/{r}/pulls/{n}/merge              really merges in the bare repo
+    POST  /repos/{o}/{r}/pulls/{n}/requested_reviewers
+    POST  /repos/{o}/{r}/issues/{n}/labels
+    GET   /repos/{o}/{r}/issues/{n}/comments
+    POST  /repos/{o}/{r}/issues/{n}/comments
+
+It serves under `/api/v3` like GitHub Enterprise, so clients must honour a configurable
+base URL. Every request needs `Authorization: Bearer|token <token>`, `Accept:
+application/vnd.github+json` and a supported `X-GitHub-Api-Version`; bodies with unknown
+fields get GitHub's 422. Repository `{o}/{r}` is the bare repo `<repos-root>/{o}/{r}.git`,
+the same layout `devstack.githttp` serves, so branches pushed over smart HTTP are the ones
+PRs refer to, and a merge moves the real base branch (git merge-tree + commit-tree +
+update-ref with the old value, so a concurrent push is never overwritten).
+
+Faults: `POST /_fake/faults {"kind": "server"|"secondary"|"primary", "count": N,
+"retry_after": S}` makes the next N API requests fail with a 502, a 403 secondary rate
+limit (with Retry-After), or a 403 primary limit (x-ratelimit-remaining: 0 and reset).
+
+Run: python -m devstack.github_fake --repos-root DIR --port N, with tokens in
+DEVSTACK_GITHUB_TOKENS="login:token[,login:token...]".
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from devstack.procs import Service, free_port, require_binary
+
+PREFIX = "/api/v3"
+API_VERSIONS = {"2022-11-28", "2026-03-10"}
+DOCS = "https://docs.github.com/rest"
+DEFAULT_TOKENS = {"devstack-github-token": "nightshift-bot"}
+FAULT_KINDS = {"server", "secondary", "primary"}
+
+Json = dict[str, Any]
+
+
+class ApiError(Exception):
+    """An error response in GitHub's shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[Json] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body: Json = {"message": message, "documentation_url": DOCS, "status": str(status)}
+        if errors:
+            self.body["errors"] = errors
+        self.headers = dict(headers or {})
+
+
+def _validation(errors: list[Json]) -> ApiError:
+    return ApiError(422, "Validation Failed", errors)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Fault:
+    kind: str
+    remaining: int
+    retry_after: float
+
+
+@dataclass
+class Recorded:
+    """One API request as the fake saw it; the token itself is never kept."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    status: int
+    auth_scheme: str
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeState:
+    repos_root: Path
+    tokens: dict[str, str]
+    web_url: str = ""
+    api_url: str = ""
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    pulls: dict[str, list[Json]] = field(default_factory=dict)
+    comments: dict[tuple[str, int], list[Json]] = field(default_factory=dict)
+    numbers: dict[str, int] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    log: list[Recorded] = field(default_factory=list)
+    ids: int = 1000
+
+
+# -- git, on the bare repositories ---------------------------------------------------------
+
+
+def _git(bare: Path, *args: str, env: Mapping[str, str] | None = None) -> tuple[int, str]:
+    result = subprocess.run(
+        ["git", "--git-dir", str(bare), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    return result.returncode, result.stdout.strip()
+
+
+def _tip(bare: Path, branch: str) -> str | None:
+    code, out = _git(bare, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+    return out if code == 0 else None
+
+
+def _is_ancestor(bare: Path, older: str, newer: str) -> bool:
+    return _git(bare, "merge-base", "--is-ancestor", older, newer)[0] == 0
+
+
+def _merge_tree(bare: Path, ours: str, theirs: str) -> str | None:
+    """The merged tree of two commits, or None on a conflict (git merge-tree, git >= 2.38)."""
+    code, out = _git(bare, "merge-tree", "--write-tree", "--no-messages", ours, theirs)
+    return out.splitlines()[0] if code == 0 else None
+
+
+def _cherry_pick_tree(bare: Path, onto: str, commit: str) -> str | None:
+    """`commit`'s change applied to `onto`'s tree, or None on a conflict.
+
+    git 2.39 (Debian 12) has no `merge-tree --merge-base`, so this three-way merge of trees
+    (commit's parent as the base) goes through libgit2.
+    """
+    import pygit2
+
+    repo = pygit2.Repository(str(bare))
+    picked = repo[commit].peel(pygit2.Commit)
+    base = picked.parents[0].tree_id if picked.parents else repo.TreeBuilder().write()
+    index = repo.merge_trees(base, repo[onto].peel(pygit2.Commit).tree, picked.tree)
+    if index.conflicts is not None:
+        return None
+    return str(index.write_tree(repo))
+
+
+def _commit_tree(
+    bare: Path, tree: str, parents: list[str], message: str, author: tuple[str, str, str | None]
+) -> str:
+    name, email, date = author
+    env = {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": "GitHub",
+        "GIT_COMMITTER_EMAIL": "noreply@github.com",
+    }
+    if date:
+        env["GIT_AUTHOR_DATE"] = date
+    args = ["commit-tree", tree, "-m", message]
+    for parent in parents:
+        args += ["-p", parent]
+    code, out = _git(bare, *args, env=env)
+    if code != 0:
+        raise ApiError(500, "commit-tree failed")
+    return out
+
+
+def _merge(bare: Path, pr: Json, method: str, title: str | None, message: str | None) -> str:
+    base_ref, head_ref = pr["base"]["ref"], pr["head"]["ref"]
+    base, head = _tip(bare, base_ref), _tip(bare, head_ref)
+    if base is None or head is None:
+        raise ApiError(405, "Pull Request is not mergeable")
+    user = pr["user"]["login"]
+    merger = (user, f"{user}@users.noreply.github.com", None)
+    if method == "rebase":
+        current = base
+        for commit in _git(bare, "rev-list", "--reverse", f"{base}..{head}")[1].split():
+            tree = _cherry_pick_tree(bare, current, commit)
+            if tree is None:
+                raise ApiError(405, "Pull Request is not mergeable")
+            fields = _git(bare, "log", "-1", "--format=%an%x00%ae%x00%aI%x00%B", commit)[1]
+            an, ae, ad, body = fields.split("\x00", 3)
+            current = _commit_tree(bare, tree, [current], body, (an, ae, ad))
+        new = current
+    else:
+        tree = _merge_tree(bare, base, head)
+        if tree is None:
+            raise ApiError(405, "Pull Request is not mergeable")
+        number = pr["number"]
+        if method == "squash":
+            subjects = _git(bare, "log", "--reverse", "--format=* %s", f"{base}..{head}")[1]
+            text = f"{title or pr['title'] + f' (#{number})'}\n\n{message or subjects}"
+            new = _commit_tree(bare, tree, [base], text, merger)
+        else:
+            default = f"Merge pull request #{number} from {pr['head']['label'].replace(':', '/')}"
+            text = f"{title or default}\n\n{message or pr['title']}"
+            new = _commit_tree(bare, tree, [base, head], text, merger)
+    code, _ = _git(bare, "update-ref", f"refs/heads/{base_ref}", new, base)
+    if code != 0:
+        raise ApiError(409, "Base branch was modified. Review and try the merge again.")
+    return new
+
+
+# -- request validation --------------------------------------------------------------------
+
+Schema = dict[str, tuple[type, ...]]
+
+CREATE_FIELDS: Schema = {
+    "title": (str,),
+    "head": (str,),
+    "base": (str,),
+    "body": (str, type(None)),
+    "draft": (bool,),
+    "maintainer_can_modify": (bool,),
+    "head_repo": (str,),
+    "issue": (int,),
+}
+UPDATE_FIELDS: Schema = {
+    "title": (str,),
+    "body": (str, type(None)),
+    "state": (str,),
+    "base": (str,),
+    "maintainer_can_modify": (bool,),
+}
+MERGE_FIELDS: Schema = {
+    "commit_title": (str,),
+    "commit_message": (str,),
+    "sha": (str,),
+    "merge_method": (str,),
+}
+LABEL_FIELDS: Schema = {"labels": (list,)}
+REVIEWER_FIELDS: Schema = {"reviewers": (list,), "team_reviewers": (list,)}
+COMMENT_FIELDS: Schema = {"body": (str,)}
+LIST_PARAMS = {"state", "head", "base", "sort", "direction", "per_page", "page"}
+
+_TYPE_NAMES = {str: "string", bool: "boolean", int: "integer", list: "array", type(None): "null"}
+
+
+def _check_body(body: Any, schema: Schema, required: tuple[str, ...] = ()) -> Json:
+    if not isinstance(body, dict):
+        raise ApiError(400, "Problems parsing JSON")
+    for key, value in body.items():
+        if key not in schema:
+            raise ApiError(422, f'Invalid request.\n\n"{key}" is not a permitted key.')
+        if not isinstance(value, schema[key]) or (
+            isinstance(value, bool) and bool not in schema[key]
+        ):
+            kinds = " or ".join(_TYPE_NAMES[t] for t in schema[key])
+            raise ApiError(
+                422,
+                f"Invalid request.\n\nFor 'properties/{key}', {json.dumps(value)} is not {kinds}.",
+            )
+    for key in required:
+        if key not in body:
+            raise ApiError(422, f'Invalid request.\n\n"{key}" wasn\'t supplied.')
+    return body
+
+
+def _strings(value: list[Any], key: str) -> list[str]:
+    if not all(isinstance(item, str) for item in value):
+        raise ApiError(422, f"Invalid request.\n\nFor 'items', {key} must be strings.")
+    return value
+
+
+# -- the API -------------------------------------------------------------------------------
+
+
+class Api:
+    """The endpoint logic, independent of HTTP plumbing, guarded by the state lock."""
+
+    def __init__(self, state: FakeState) -> None:
+        self.state = state
+
+    def bare(self, owner: str, repo: str) -> Path:
+        path = self.state.repos_root / owner / f"{repo}.git"
+        if not (path / "HEAD").is_file():
+            raise ApiError(404, "Not Found")
+        return path
+
+    def _find(self, slug: str, number: int) -> Json:
+        for pr in self.state.pulls.get(slug, []):
+            if pr["number"] == number:
+                return pr
+        raise ApiError(404, "Not Found")
+
+    def _next_id(self) -> int:
+        self.state.ids += 1
+        return self.state.ids
+
+    def render(self, owner: str, repo: str, pr: Json, *, full: bool = False) -> Json:
+        """A PR as GitHub returns it, with live branch tips from the bare repo."""
+        bare = self.bare(owner, repo)
+        out: Json = json.loads(json.dumps(pr))
+        for side in ("head", "base"):
+            tip = _tip(bare, out[side]["ref"])
+            if tip is not None and not (side == "head" and pr["merged"]):
+                out[side]["sha"] = tip
+                if pr["state"] == "open":
+                    pr[side]["sha"] = tip
+        if full:
+            out["mergeable"] = None
+            if pr["state"] == "open":
+                base, head = out["base"]["sha"], out["head"]["sha"]
+                out["mergeable"] = _merge_tree(bare, base, head) is not None
+            out["mergeable_state"] = "clean" if out["mergeable"] else "unknown"
+        else:
+            out.pop("merged", None)
+        return out
+
+    def list_pulls(
+        self, owner: str, repo: str, query: dict[str, list[str]]
+    ) -> tuple[list[Json], dict[str, str]]:
+        self.bare(owner, repo)
+        unknown = set(query) - LIST_PARAMS
+        if unknown:
+            raise ApiError(
+                422, f"Invalid request.\n\nUnknown query parameter {sorted(unknown)[0]}."
+            )
+        arg = {key: values[-1] for key, values in query.items()}
+        state = arg.get("state", "open")
+        if state not in {"open", "closed", "all"}:
+            raise _validation([{"resource": "PullRequest", "field": "state", "code": "invalid"}])
+        pulls = list(self.state.pulls.get(f"{owner}/{repo}", []))
+        if state != "all":
+            pulls = [p for p in pulls if p["state"] == state]
+        if "head" in arg:
+            head_owner, sep, head_ref = arg["head"].partition(":")
+            if not sep:
+                raise _validation([{"resource": "PullRequest", "field": "head", "code": "invalid"}])
+            pulls = [p for p in pulls if p["head"]["label"] == f"{head_owner}:{head_ref}"]
+        if "base" in arg:
+            pulls = [p for p in pulls if p["base"]["ref"] == arg["base"]]
+        reverse = arg.get("direction", "desc") == "desc"
+        pulls.sort(key=lambda p: p["number"], reverse=reverse)
+        per_page = min(max(int(arg.get("per_page", "30")), 1), 100)
+        page = max(int(arg.get("page", "1")), 1)
+        last = max((len(pulls) + per_page - 1) // per_page, 1)
+        headers: dict[str, str] = {}
+        if page < last:
+            params = {**arg, "per_page": str(per_page)}
+            base = f"{self.state.api_url}/repos/{owner}/{repo}/pulls?"
+
+            def link(n: int) -> str:
+                return base + "&".join(f"{k}={v}" for k, v in {**params, "page": str(n)}.items())
+
+            headers["Link"] = f'<{link(page + 1)}>; rel="next", <{link(last)}>; rel="last"'
+        window = pulls[(page - 1) * per_page : page * per_page]
+        return [self.render(owner, repo, p) for p in window], headers
+
+    def create_pull(self, owner: str, repo: str, body: Any, login: str) -> Json:
+        data = _check_body(body, CREATE_FIELDS, ("head", "base"))
+        if "issue" in data or "head_repo" in data:
+            raise ApiError(422, "This fake supports same-repository pull requests only.")
+        if not data.get("title"):
+            raise _validation(
+                [{"resource": "PullRequest", "field": "title", "code": "missing_field"}]
+            )
+        bare = self.bare(owner, repo)
+        head_owner, sep, head_ref = data["head"].rpartition(":")
+        head_owner = head_owner if sep else owner
+        if head_owner != owner or _tip(bare, head_ref) is None:
+            raise _validation([{"resource": "PullRequest", "field": "head", "code": "invalid"}])
+        base_tip = _tip(bare, data["base"])
+        if base_tip is None:
+            raise _validation([{"resource": "PullRequest", "field": "base", "code": "invalid"}])
+        slug = f"{owner}/{repo}"
+        label = f"{owner}:{head_ref}"
+        for other in self.state.pulls.get(slug, []):
+            if (
+                other["state"] == "open"
+                and other["head"]["label"] == label
+                and other["base"]["ref"] == data["base"]
+            ):
+                raise _validation(
+                    [
+                        {
+                            "resource": "PullRequest",
+                            "code": "custom",
+                            "message": f"A pull request already exists for {label}.",
+                        }
+                    ]
+                )
+        head_tip = _tip(bare, head_ref) or ""
+        if _is_ancestor(bare, head_tip, base_tip):
+            raise _validation(
+                [
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": f"No commits between {data['base']} and {head_ref}",
+                    }
+                ]
+            )
+        number = self.state.numbers.get(slug, 0) + 1
+        self.state.numbers[slug] = number
+        now = _now()
+        repo_json = {"name": repo, "full_name": slug, "owner": {"login": owner}}
+        pr: Json = {
+            "id": self._next_id(),
+            "number": number,
+            "url": f"{self.state.api_url}/repos/{slug}/pulls/{number}",
+            "html_url": f"{self.state.web_url}/{slug}/pull/{number}",
+            "state": "open",
+            "locked": False,
+            "title": data["title"],
+            "body": data.get("body"),
+            "draft": bool(data.get("draft", False)),
+            "user": {"login": login, "id": zlib.crc32(login.encode()), "type": "User"},
+            "labels": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "created_at": now,
+            "updated_at": now,
+            "closed_at": None,
+            "merged_at": None,
+            "merge_commit_sha": None,
+            "merged": False,
+            "head": {"label": label, "ref": head_ref, "sha": head_tip, "repo": repo_json},
+            "base": {
+                "label": f"{owner}:{data['base']}",
+                "ref": data["base"],
+                "sha": base_tip,
+                "repo": repo_json,
+            },
+        }
+        self.state.pulls.setdefault(slug, []).append(pr)
+        return self.render(owner, repo, pr)
+
+    def get_pull(self, owner: str, repo: str, number: int) -> Json:
+        return self.render(owner, repo, self._find(f"{owner}/{repo}", number), full=True)
+
+    def update_pull(self, owner: str, repo: str, number: int, body: Any) -> Json:
+        data = _check_body(body, UPDATE_FIELDS)
+        pr = self._find(f"{owner}/{repo}", number)
+        if "state" in data:
+            if data["state"] not in {"open", "closed"}:
+                raise _validation(
+                    [{"resource": "PullRequest", "field": "state", "code": "invalid"}]
+                )
+            if data["state"] == "open" and pr["merged"]:
+                raise _validation(
+                    [{"resource": "PullRequest", "field": "state", "code": "invalid"}]
+                )
+            pr["state"] = data["state"]
+            pr["closed_at"] = _now() if data["state"] == "closed" else None
+        if "base" in data:
+            if _tip(self.bare(owner, repo), data["base"]) is None:
+                raise _validation([{"resource": "PullRequest", "field": "base", "code": "invalid"}])
+            pr["base"]["ref"] = data["base"]
+            pr["base"]["label"] = f"{owner}:{data['base']}"
+        for key in ("title", "body"):
+            if key in data:
+                pr[key] = data[key]
+        pr["updated_at"] = _now()
+        return self.render(owner, repo, pr, full=True)
+
+    def merge_pull(self, owner: str, repo: str, number: int, body: Any) -> Json:
+        data = _check_body(body or {}, MERGE_FIELDS)
+        method = data.get("merge_method", "merge")
+        if method not in {"merge", "squash", "rebase"}:
+            raise _validation(
+                [{"resource": "PullRequest", "field": "merge_method", "code": "invalid"}]
+            )
+        pr = self._find(f"{owner}/{repo}", number)
+        if pr["state"] != "open":
+            raise ApiError(405, "Pull Request is not mergeable")
+        bare = self.bare(owner, repo)
+        if "sha" in data and data["sha"] != _tip(bare, pr["head"]["ref"]):
+            raise ApiError(409, "Head branch was modified. Review and try the merge again.")
+        pr["head"]["sha"] = _tip(bare, pr["head"]["ref"]) or pr["head"]["sha"]
+        sha = _merge(bare, pr, method, data.get("commit_title"), data.get("commit_message"))
+        now = _now()
+        pr.update(
+            state="closed",
+            merged=True,
+            merged_at=now,
+            closed_at=now,
+            updated_at=now,
+            merge_commit_sha=sha,
+        )
+        return {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
+
+    def add_labels(self, owner: str, repo: str, number: int, body: Any) -> list[Json]:
+        data = _check_body(body, LABEL_FIELDS, ("labels",))
+        pr = self._find(f"{owner}/{repo}", number)
+        for name in _strings(data["labels"], "labels"):
+            if name not in {label["name"] for label in pr["labels"]}:
+                pr["labels"].append(
+                    {
+                        "id": self._next_id(),
+                        "name": name,
+                        "color": "ededed",
+                        "default": False,
+                        "description": None,
+                    }
+                )
+        return list(pr["labels"])
+
+    def request_reviewers(self, owner: str, repo: str, number: int, body: Any) -> Json:
+        data = _check_body(body, REVIEWER_FIELDS)
+        reviewers = _strings(data.get("reviewers", []), "reviewers")
+        teams = _strings(data.get("team_reviewers", []), "team_reviewers")
+        if not reviewers and not teams:
+            raise ApiError(
+                422, 'Invalid request.\n\n"reviewers" or "team_reviewers" wasn\'t supplied.'
+            )
+        pr = self._find(f"{owner}/{repo}", number)
+        if pr["user"]["login"] in reviewers:
+            raise ApiError(422, "Review cannot be requested from pull request author.")
+        for login in reviewers:
+            if login not in {user["login"] for user in pr["requested_reviewers"]}:
+                pr["requested_reviewers"].append(
+                    {"login": login, "id": self._next_id(), "type": "User"}
+                )
+        for slug in teams:
+            if slug not in {team["slug"] for team in pr["requested_teams"]}:
+                pr["requested_teams"].append({"slug": slug, "name": slug, "id": self._next_id()})
+        return self.render(owner, repo, pr)
+
+    def add_comment(self, owner: str, repo: str, number: int, body: Any, login: str) -> Json:
+        data = _check_body(body, COMMENT_FIELDS, ("body",))
+        self._find(f"{owner}/{repo}", number)
+        cid = self._next_id()
+        comment = {
+            "id": cid,
+            "body": data["body"],
+            "user": {"login": login, "type": "User"},
+            "html_url": f"{self.state.web_url}/{owner}/{repo}/pull/{number}#issuecomment-{cid}",
+            "created_at": _now(),
+        }
+        self.state.comments.setdefault((f"{owner}/{repo}", number), []).append(comment)
+        return comment
+
+    def list_comments(self, owner: str, repo: str, number: int) -> list[Json]:
+        self._find(f"{owner}/{repo}", number)
+        return list(self.state.comments.get((f"{owner}/{repo}", number), []))
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+
+def _fault_error(fault: Fault) -> ApiError:
+    if fault.kind == "server":
+        return ApiError(502, "Server Error")
+    if fault.kind == "secondary":
+        return ApiError(
+            403,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you "
+            "try again.",
+            headers={"Retry-After": f"{fault.retry_after:g}"},
+        )
+    reset = int(time.time() + fault.retry_after)
+    return ApiError(
+        403,
+        "API rate limit exceeded for user ID 1.",
+        headers={
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": str(reset),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Call:
+    """One routed API call: the path parameters, the query, the JSON body and the caller."""
+
+    owner: str
+    repo: str
+    number: int
+    query: dict[str, list[str]]
+    body: Any
+    login: str
+
+
+Reply = tuple[int, Any, dict[str, str]]
+_SEG = r"([A-Za-z0-9_.-]+)"
+_REPO = rf"^/repos/{_SEG}/{_SEG}"
+ROUTES: list[tuple[str, re.Pattern[str], Callable[[Api, Call], Reply]]] = [
+    (
+        "GET",
+        re.compile(rf"{_REPO}/pulls$"),
+        lambda api, c: (200, *api.list_pulls(c.owner, c.repo, c.query)),
+    ),
+    (
+        "POST",
+        re.compile(rf"{_REPO}/pulls$"),
+        lambda api, c: (201, api.create_pull(c.owner, c.repo, c.body, c.login), {}),
+    ),
+    (
+        "GET",
+        re.compile(rf"{_REPO}/pulls/(\d+)$"),
+        lambda api, c: (200, api.get_pull(c.owner, c.repo, c.number), {}),
+    ),
+    (
+        "PATCH",
+        re.compile(rf"{_REPO}/pulls/(\d+)$"),
+        lambda api, c: (200, api.update_pull(c.owner, c.repo, c.number, c.body), {}),
+    ),
+    (
+        "PUT",
+        re.compile(rf"{_REPO}/pulls/(\d+)/merge$"),
+        lambda api, c: (200, api.merge_pull(c.owner, c.repo, c.number, c.body), {}),
+    ),
+    (
+        "POST",
+        re.compile(rf"{_REPO}/pulls/(\d+)/requested_reviewers$"),
+        lambda api, c: (201, api.request_reviewers(c.owner, c.repo, c.number, c.body), {}),
+    ),
+    (
+        "POST",
+        re.compile(rf"{_REPO}/issues/(\d+)/labels$"),
+        lambda api, c: (200, api.add_labels(c.owner, c.repo, c.number, c.body), {}),
+    ),
+    (
+        "GET",
+        re.compile(rf"{_REPO}/issues/(\d+)/comments$"),
+        lambda api, c: (200, api.list_comments(c.owner, c.repo, c.number), {}),
+    ),
+    (
+        "POST",
+        re.compile(rf"{_REPO}/issues/(\d+)/comments$"),
+        lambda api, c: (201, api.add_comment(c.owner, c.repo, c.number, c.body, c.login), {}),
+    ),
+]
+
+
+def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
+    api = Api(state)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "devstack-github"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_PATCH(self) -> None:
+            self._handle()
+
+        def do_PUT(self) -> None:
+            self._handle()
+
+        def _send(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+            payload = b"" if body is None else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("x-ratelimit-limit", "5000")
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _handle(self) -> None:
+            split = urlsplit(self.path)
+            query = parse_qs(split.query, keep_blank_values=True)
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body: Any = None
+            status, reply, headers = 500, None, dict[str, str]()
+            try:
+                if raw:
+                    try:
+                        body = json.loads(raw)
+                    except ValueError:
+                        raise ApiError(400, "Problems parsing JSON") from None
+                if split.path == "/_fake/faults" and self.command == "POST":
+                    self._add_fault(body)
+                    status, reply = 204, None
+                else:
+                    status, reply, headers = self._api(split.path, query, body)
+            except ApiError as err:
+                status, reply, headers = err.status, err.body, err.headers
+            if split.path.startswith(PREFIX):
+                scheme = (self.headers.get("Authorization") or "").split(" ")[0]
+                visible = {
+                    k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"
+                }
+                with state.lock:
+                    state.log.append(
+                        Recorded(
+                            self.command,
+                            split.path[len(PREFIX) :],
+                            query,
+                            body,
+                            status,
+                            scheme,
+                            visible,
+                        )
+                    )
+            self._send(status, reply, headers)
+
+        def _add_fault(self, body: Any) -> None:
+            if not isinstance(body, dict) or body.get("kind") not in FAULT_KINDS:
+                raise ApiError(422, f"kind must be one of {sorted(FAULT_KINDS)}")
+            fault = Fault(
+                body["kind"], int(body.get("count", 1)), float(body.get("retry_after", 1))
+            )
+            with state.lock:
+                state.faults.append(fault)
+
+        def _api(
+            self, path: str, query: dict[str, list[str]], body: Any
+        ) -> tuple[int, Any, dict[str, str]]:
+            if not path.startswith(f"{PREFIX}/"):
+                raise ApiError(404, "Not Found")
+            login = self._authenticate()
+            accept = self.headers.get("Accept", "")
+            if "application/vnd.github+json" not in accept:
+                raise ApiError(
+                    415,
+                    f"Unsupported 'Accept' header: {accept!r}. Use application/vnd.github+json.",
+                )
+            version = self.headers.get("X-GitHub-Api-Version")
+            if version is None:
+                raise ApiError(400, "X-GitHub-Api-Version header is required.")
+            if version not in API_VERSIONS:
+                raise ApiError(400, f"API version '{version}' is not supported.")
+            if body is not None and "application/json" not in self.headers.get("Content-Type", ""):
+                raise ApiError(415, "Content-Type must be application/json.")
+            with state.lock:
+                if state.faults:
+                    fault = state.faults[0]
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        state.faults.pop(0)
+                    raise _fault_error(fault)
+                return self._route(path[len(PREFIX) :], query, body, login)
+
+        def _authenticate(self) -> str:
+            header = self.headers.get("Authorization")
+            if not header:
+                raise ApiError(401, "Requires authentication")
+            scheme, _, token = header.partition(" ")
+            login = (
+                state.tokens.get(token.strip()) if scheme.lower() in {"bearer", "token"} else None
+            )
+            if login is None:
+                raise ApiError(401, "Bad credentials")
+            return login
+
+        def _route(
+            self, path: str, query: dict[str, list[str]], body: Any, login: str
+        ) -> tuple[int, Any, dict[str, str]]:
+            for method, pattern, endpoint in ROUTES:
+                match = pattern.match(path)
+                if match is not None and method == self.command:
+                    owner, repo, *rest = match.groups()
+                    call = Call(owner, repo, int(rest[0]) if rest else 0, query, body, login)
+                    return endpoint(api, call)
+            raise ApiError(404, "Not Found")
+
+    return Handler
+
+
+@dataclass
+class GitHubFake(Service):
+    """A running fake. `url` is the API base (…/api/v3); `web_url` the html_url root."""
+
+    state: FakeState = field(default_factory=lambda: FakeState(Path(), {}))
+    web_url: str = ""
+
+    @property
+    def token(self) -> str:
+        return next(iter(self.state.tokens))
+
+    def pulls(self, repository: str, state: str = "all") -> list[Json]:
+        """The repository's PRs as the API would return them, oldest first."""
+        owner, repo = repository.split("/")
+        api = Api(self.state)
+        with self.state.lock:
+            pulls = self.state.pulls.get(repository, [])
+            return [
+                api.render(owner, repo, pr, full=True)
+                for pr in pulls
+                if state == "all" or pr["state"] == state
+            ]
+
+    def comments(self, repository: str, number: int) -> list[str]:
+        with self.state.lock:
+            return [c["body"] for c in self.state.comments.get((repository, number), [])]
+
+    def inject(self, kind: str, count: int = 1, retry_after: float = 1) -> None:
+        """Make the next `count` API requests fail: server (502), secondary or primary (403)."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        with self.state.lock:
+            self.state.faults.append(Fault(kind, count, retry_after))
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self.state.lock:
+            return list(self.state.log)
+
+
+def start_github_fake(
+    repos_root: Path,
+    *,
+    tokens: Mapping[str, str] | None = None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+) -> GitHubFake:
+    """Serve the fake in a background thread; `tokens` maps token → login."""
+    require_binary("git", "apt-get install git")
+    port = port or free_port()
+    state = FakeState(repos_root, dict(tokens or DEFAULT_TOKENS))
+    web_url = f"http://{host}:{port}"
+    state.web_url, state.api_url = web_url, f"{web_url}{PREFIX}"
+    server = ThreadingHTTPServer((host, port), _handler(state))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="github-fake", daemon=True)
+    thread.start()
+    fake = GitHubFake(name="github-fake", url=state.api_url, state=state, web_url=web_url)
+
+    def shutdown() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+    fake.cleanup.append(shutdown)
+    return fake
+
+
+def _tokens_from_env(value: str | None) -> dict[str, str]:
+    if not value:
+        return dict(DEFAULT_TOKENS)
+    tokens = {}
+    for item in value.split(","):
+        login, sep, token = item.strip().partition(":")
+        if not sep or not login or not token:
+            raise SystemExit("DEVSTACK_GITHUB_TOKENS must be login:token[,login:token...]")
+        tokens[token] = login
+    return tokens
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack.github_fake",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--repos-root", type=Path, required=True, help="folder of <owner>/<repo>.git"
+    )
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    if not args.repos_root.is_dir():
+        parser.error(f"--repos-root {args.repos_root} is not a folder")
+    tokens = _tokens_from_env(os.environ.get("DEVSTACK_GITHUB_TOKENS"))
+    fake = start_github_fake(args.repos_root, tokens=tokens, port=args.port, host=args.host)
+    print(f"GitHub fake serving {args.repos_root} at {fake.url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
+    fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
