@@ -243,7 +243,8 @@ def apply_changes(kustomization: Kustomization, changes: Sequence[Change]) -> Ed
         entry = kustomization.image(name)
         applied += _edit_image(kustomization, entry, image_changes, updates, splices)
 
-    for change in (c for c in requested if c.kind == "model"):
+    model_changes = [c for c in requested if c.kind == "model"]
+    for change in sorted(model_changes, key=lambda c: list(MODEL_CHANGE_FIELDS).index(c.field)):
         site = _model_site(kustomization, change)
         current = site.entry.value if isinstance(site, EnvSite) else site.value
         if not _should_apply(kustomization, change, current):
@@ -313,6 +314,7 @@ def _edit_image(
         # A digest wins over the tag when kustomize renders `repo:tag@digest`: keeping the
         # old one would keep the old image running under the new tag's name.
         applied.append(Change("image", entry.pin.name, "digest", entry.pin.digest, None))
+    applied.sort(key=lambda change: IMAGE_FIELDS.index(change.field))  # stable messages
 
     removed = {change.field for change in applied if change.new is None}
     inserts: dict[int, list[tuple[str, str]]] = {}
@@ -340,22 +342,15 @@ def _edit_image(
 def _insert_after(
     kustomization: Kustomization, entry: ImageEntry, field: str, removed: set[str]
 ) -> int:
-    """The pair a new key goes after: its last sibling that comes before it in the usual
-    order (name, newName, newTag, digest), else the entry's last pair."""
-    before = IMAGE_FIELDS[: IMAGE_FIELDS.index(field)]
-    candidates = [
-        f.index
-        for name, f in entry.fields.items()
-        if f.index is not None and name in before and name not in removed
-    ]
-    if candidates:
-        return max(candidates)
-    own = [
-        f.index for name, f in entry.fields.items() if f.index is not None and name not in removed
-    ]
-    if not own and not entry.mapping.value:
+    """The pair a new key goes after: its nearest predecessor in the usual order (name,
+    newName, newTag, digest) that the entry has, else the entry's last pair."""
+    for name in reversed(IMAGE_FIELDS[: IMAGE_FIELDS.index(field)]):
+        sibling = entry.fields.get(name)
+        if sibling is not None and sibling.index is not None and name not in removed:
+            return sibling.index
+    if not entry.mapping.value:
         raise kustomization.document.error(entry.mapping, f"cannot add {field} to an empty entry")
-    return max(own) if own else len(entry.mapping.value) - 1
+    return len(entry.mapping.value) - 1
 
 
 def _model_site(kustomization: Kustomization, change: Change) -> LiteralSite | EnvSite:

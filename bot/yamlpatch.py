@@ -252,15 +252,33 @@ def scalar_text(doc: Document, node: Node, what: str) -> str | None:
 
 # --- scalars --------------------------------------------------------------------------
 
-_RESOLVER = Resolver()
+
+class _KustomizeResolver(Resolver):
+    """PyYAML's YAML 1.1 resolver, plus what kustomize's go-yaml also reads as non-strings.
+
+    Checked against `kubectl kustomize`: `n`/`y` are booleans there, and `1e3` and `0o17`
+    numbers, while PyYAML reads all four as strings.
+    """
+
+
+_KustomizeResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN")
+)
+_KustomizeResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+_KustomizeResolver.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^0o[0-7]+$"), ["0"])
+_RESOLVER = _KustomizeResolver()
 _ANALYZER = Emitter(io.StringIO(), allow_unicode=True)
 
 
 def resolves_to_str(value: str) -> bool:
-    """Whether a plain scalar with this text reads back as a string (YAML 1.1 rules).
+    """Whether a plain scalar with this text reads back as a string, to PyYAML and kustomize.
 
-    YAML 1.1 is the stricter of the two versions in use (it also reads `yes`, `on` and
-    `1_000` as non-strings), so a value that passes here is a string to kustomize too.
+    Otherwise it must be quoted: kustomize fails on `newTag: 1.10` with "cannot unmarshal
+    number into ... newTag".
     """
     tag = _RESOLVER.resolve(ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
     return cast(str, tag) == STR_TAG
