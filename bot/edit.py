@@ -143,7 +143,7 @@ def _problem(change: Change) -> str | None:
         return "a model pin cannot be removed" if change.kind == "model" else None
     sha256_ok = not change.new.startswith("sha256:") or _SHA256_DIGEST.match(change.new)
     if not grammar.match(change.new) or (change.field == "digest" and not sha256_ok):
-        return f"{change.new!r} is not a valid {change.field}"
+        return f"{change.new!r} is not a valid {change.kind} {change.field}"
     return None
 
 
