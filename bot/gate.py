@@ -79,7 +79,7 @@ def gate_environment(
         for file in files:
             (after_dir / file.relpath).write_bytes(file.after)
         if not files:
-            after = _render(kubectl, after_dir, timeout)
+            after = _relabel(_render(kubectl, after_dir, timeout), Path(temp) / "after", repo)
             return _verdict(env, after, after, kubernetes_version)
         before_dir = _mirror(repo, env, Path(temp) / "before")
         for file in files:
@@ -89,8 +89,8 @@ def gate_environment(
             _started(kubectl, before_dir) as before_proc,
             _started(kubectl, after_dir) as after_proc,
         ):
-            before = _finish(before_proc, timeout)
-            after = _finish(after_proc, timeout)
+            before = _relabel(_finish(before_proc, timeout), Path(temp) / "before", repo)
+            after = _relabel(_finish(after_proc, timeout), Path(temp) / "after", repo)
     return _verdict(env, before, after, kubernetes_version)
 
 
@@ -98,6 +98,13 @@ def gate_environment(
 class _Render:
     ok: bool
     output: str  # the manifests, or the one-line error
+
+
+def _relabel(render: _Render, mirror: Path, repo: Path) -> _Render:
+    """Errors name files in the mirror; point them at the checkout the user knows."""
+    if render.ok:
+        return render
+    return _Render(False, render.output.replace(str(mirror), str(repo)))
 
 
 def _verdict(env: str, before: _Render, after: _Render, version: str) -> GateResult:
