@@ -444,6 +444,11 @@ def _break_length(text: str, index: int) -> int:
     return 1 if index < len(text) else 0
 
 
+def _is_block_collection(node: Node) -> bool:
+    """A nested block ends where the next less-indented line starts, not on its own line."""
+    return isinstance(node, MappingNode | SequenceNode) and not node.flow_style
+
+
 def insert_pairs(
     doc: Document,
     mapping: MappingNode,
@@ -457,9 +462,7 @@ def insert_pairs(
     values copy the anchor pair's quoting where they can.
     """
     key_node, value_node = mapping.value[after]
-    if isinstance(deref(value_node), MappingNode | SequenceNode) and not getattr(
-        deref(value_node), "flow_style", False
-    ):
+    if _is_block_collection(value_node):
         raise doc.error(key_node, "cannot add a key after a nested block; add it by hand")
     key, value = deref(key_node), deref(value_node)
     key_style = key.style if isinstance(key, ScalarNode) else None
@@ -486,6 +489,8 @@ def remove_pair(doc: Document, mapping: MappingNode, index: int) -> Splice:
     key_node, value_node = mapping.value[index]
     if doc.alias_sites.get(id(deref(value_node))) and not isinstance(value_node, AliasNode):
         raise doc.error(key_node, "cannot remove a value that is anchored and used elsewhere")
+    if _is_block_collection(value_node):
+        raise doc.error(key_node, "cannot remove a nested block; remove it by hand")
     key_start, value_end = key_node.start_mark.index, value_node.end_mark.index
     following = (
         mapping.value[index + 1][0].start_mark.index if index + 1 < len(mapping.value) else None
