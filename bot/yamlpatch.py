@@ -468,7 +468,7 @@ def insert_pairs(
     key_style = key.style if isinstance(key, ScalarNode) else None
     value_style = value.style if isinstance(value, ScalarNode) else None
     value_style = value_style if value_style in ("'", '"') else None
-    flow = bool(mapping.flow_style) or id(key) in doc.in_flow
+    flow = bool(mapping.flow_style)
     rendered = [
         f"{render_scalar(name, key_style or None, flow=flow)}: "
         f"{render_scalar(text, value_style, flow=flow)}"
