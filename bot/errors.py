@@ -1,14 +1,55 @@
 """The bot's one exception hierarchy; the CLI maps these to exit codes at the edge.
 
-Every message is one clear line that names what failed and never contains a secret:
-URLs are scrubbed of credentials and tokens are never formatted into messages.
+Every message is one clear line that says what is wrong and where (file and line when there
+is one), and never contains a secret: URLs are scrubbed of credentials and tokens are never
+formatted into messages.
 """
 
 from __future__ import annotations
 
 
 class BotError(Exception):
-    """Anything the bot reports as a failed item or a failed run."""
+    """Base class: every failure the bot reports on purpose is one of these."""
+
+
+class ConfigError(BotError):
+    """Bad usage or configuration (exit code 2): `promotion.yaml`, arguments, policies."""
+
+
+class PolicyError(ConfigError):
+    """A policy, filter or gate cannot be compiled: a bad range, regex or threshold."""
+
+
+class RegistryError(BotError):
+    """A registry could not answer: unreachable, refused, or returned something unusable."""
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials (or the lack of them)."""
+
+
+class RegistryNotFoundError(RegistryError):
+    """The repository, tag, manifest or blob does not exist."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """Retries and time budget are spent: connection errors, 429 or 5xx kept coming."""
+
+
+class DiscoveryError(BotError):
+    """Listing an artifact failed; recorded per artifact so the others still go through."""
+
+
+class ManifestError(BotError):
+    """A kustomization or pin file that cannot be read or edited safely; nothing was written."""
+
+
+class GateError(BotError):
+    """The gate itself could not run (as opposed to a gate that ran and said no)."""
+
+
+class MissingComponentError(GateError):
+    """A real tool the bot shells out to (kubectl) is not installed; the message says how."""
 
 
 class GitError(BotError):

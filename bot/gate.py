@@ -1,0 +1,247 @@
+"""The gate: an edited environment must render and validate before it is committed.
+
+`kubectl kustomize` renders the environment as it was and as edited, and every rendered
+object of the edited one is validated strictly (unknown fields are errors) against the
+Kubernetes schemas that kubernetes-validate ships, for KUBERNETES_VERSION. Rendering happens
+in a temporary mirror of the repository: the environment folder is copied and gets the
+edited bytes, everything else is a symlink to the checkout, so the working tree is never
+touched and the mirror costs a handful of syscalls.
+
+A failing gate is a `GateResult` with ok=False and a one-line reason, not an exception; only
+a gate that cannot run at all (kubectl missing) raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import functools
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.edit import EditResult
+from bot.errors import GateError, MissingComponentError
+
+# The oldest Kubernetes our clusters run; kubernetes-validate 1.37 ships schemas 1.25-1.37.
+KUBERNETES_VERSION = "1.30"
+KUBECTL_HINT = (
+    "install kubectl (https://kubernetes.io/docs/tasks/tools/), e.g. `apt-get install kubectl`"
+    " from pkgs.k8s.io"
+)
+RENDER_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class GateResult:
+    env: str
+    ok: bool
+    reason: str
+    rendered_diff: str  # unified diff of the rendered manifests, before → after
+
+
+def find_kubectl() -> str:
+    found = shutil.which("kubectl")
+    if found is None:
+        raise MissingComponentError(f"kubectl is not installed: {KUBECTL_HINT}")
+    return found
+
+
+def gate_environment(
+    repo: Path,
+    env: str,
+    edit: EditResult | None = None,
+    *,
+    kubectl: str | None = None,
+    kubernetes_version: str = KUBERNETES_VERSION,
+    timeout: float = RENDER_TIMEOUT_S,
+) -> GateResult:
+    """Render `environments/<env>` of `repo` before and after `edit`, and validate the after.
+
+    "Before" is each edited file's bytes as the editor read them; "after" is the edit. The
+    verdict depends on the after only: an environment that was broken and is fixed passes.
+    """
+    kubectl = kubectl or find_kubectl()
+    env_dir = repo / "environments" / env
+    if not env_dir.is_dir():
+        raise GateError(f"{env_dir}: no such environment folder")
+    files = edit.files if edit else ()
+    with tempfile.TemporaryDirectory(prefix=f"nightshift-gate-{env}-") as temp:
+        after_dir = _mirror(repo, env, Path(temp) / "after")
+        for file in files:
+            (after_dir / file.relpath).write_bytes(file.after)
+        if not files:
+            after = _relabel(_render(kubectl, after_dir, timeout), Path(temp) / "after", repo)
+            return _verdict(env, after, after, kubernetes_version)
+        before_dir = _mirror(repo, env, Path(temp) / "before")
+        for file in files:
+            (before_dir / file.relpath).write_bytes(file.before)
+        # Both renders run at once: each is a short process and the gate is on the hot path.
+        with (
+            _started(kubectl, before_dir) as before_proc,
+            _started(kubectl, after_dir) as after_proc,
+        ):
+            before = _relabel(_finish(before_proc, timeout), Path(temp) / "before", repo)
+            after = _relabel(_finish(after_proc, timeout), Path(temp) / "after", repo)
+    return _verdict(env, before, after, kubernetes_version)
+
+
+@dataclass(frozen=True)
+class _Render:
+    ok: bool
+    output: str  # the manifests, or the one-line error
+
+
+def _relabel(render: _Render, mirror: Path, repo: Path) -> _Render:
+    """Errors name files in the mirror; point them at the checkout the user knows."""
+    if render.ok:
+        return render
+    return _Render(False, render.output.replace(str(mirror), str(repo)))
+
+
+def _verdict(env: str, before: _Render, after: _Render, version: str) -> GateResult:
+    if not after.ok:
+        return GateResult(env, False, f"kubectl kustomize failed: {after.output}", "")
+    diff = "".join(
+        difflib.unified_diff(
+            before.output.splitlines(keepends=True) if before.ok else [],
+            after.output.splitlines(keepends=True),
+            fromfile=f"a/environments/{env} (rendered)",
+            tofile=f"b/environments/{env} (rendered)",
+        )
+    )
+    problems, count = _validate_manifests(after.output, version)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return GateResult(env, False, f"invalid manifest: {problems[0]}{more}", diff)
+    note = "" if before.ok else f"; before the edit it did not render: {before.output}"
+    reason = f"rendered {count} objects, valid for Kubernetes {version} (strict){note}"
+    return GateResult(env, True, reason, diff)
+
+
+def _mirror(repo: Path, env: str, root: Path) -> Path:
+    """A tree that looks like `repo` to kustomize: symlinks, with `env` copied for real."""
+    environments = root / "environments"
+    environments.mkdir(parents=True)
+    for entry in repo.iterdir():
+        if entry.name not in ("environments", ".git"):
+            (root / entry.name).symlink_to(entry.resolve())
+    for entry in (repo / "environments").iterdir():
+        if entry.name != env:
+            (environments / entry.name).symlink_to(entry.resolve())
+    target = environments / env
+    shutil.copytree(repo / "environments" / env, target)
+    return target
+
+
+@contextlib.contextmanager
+def _started(kubectl: str, folder: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `kubectl kustomize FOLDER`; whatever happens, the process is reaped."""
+    proc = subprocess.Popen(
+        [kubectl, "kustomize", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def _render(kubectl: str, folder: Path, timeout: float) -> _Render:
+    with _started(kubectl, folder) as proc:
+        return _finish(proc, timeout)
+
+
+def _finish(proc: subprocess.Popen[bytes], timeout: float) -> _Render:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return _Render(False, f"timed out after {timeout:.0f}s")
+    if proc.returncode != 0:
+        return _Render(False, _one_line_error(err.decode(errors="replace")))
+    return _Render(True, out.decode())
+
+
+_KLOG_ERR = re.compile(r'err="((?:[^"\\]|\\.)*)"')
+
+
+def _one_line_error(stderr: str) -> str:
+    """kubectl prints `error: ...`, or a klog line with err="..."; keep the message only."""
+    match = _KLOG_ERR.search(stderr)
+    if match:
+        return match.group(1).replace('\\"', '"')
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    message = lines[-1] if lines else "no error message"
+    return message.removeprefix("error: ")
+
+
+class _ManifestLoader(yaml.CSafeLoader):
+    """Rendered objects as JSON-like data: the schemas know strings, not dates."""
+
+
+def _as_str(loader: _ManifestLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+_ManifestLoader.add_constructor("tag:yaml.org,2002:timestamp", _as_str)
+_ManifestLoader.add_constructor("tag:yaml.org,2002:value", _as_str)
+
+
+def _objects(manifests: str) -> Iterator[Any]:
+    return (doc for doc in yaml.load_all(manifests, Loader=_ManifestLoader) if doc is not None)
+
+
+def _validate_manifests(manifests: str, version: str) -> tuple[list[str], int]:
+    problems: list[str] = []
+    count = 0
+    for obj in _objects(manifests):
+        count += 1
+        if not isinstance(obj, dict) or "apiVersion" not in obj or "kind" not in obj:
+            problems.append(f"rendered document {count} is not a Kubernetes object")
+            continue
+        # Objects repeat across environments (Service, HPA, ...): validate each shape once.
+        problem = _validate_object(json.dumps(obj, sort_keys=True, default=str), version)
+        if problem:
+            problems.append(problem)
+    return problems, count
+
+
+@functools.lru_cache(maxsize=4096)
+def _validate_object(canonical: str, version: str) -> str | None:
+    try:
+        from kubernetes_validate import utils
+    except ImportError:
+        raise MissingComponentError(
+            "kubernetes-validate is not installed: pip install 'kubernetes-validate>=1.30'"
+        ) from None
+    obj = json.loads(canonical)
+    name = f"{obj['kind']}/{(obj.get('metadata') or {}).get('name', '?')}"
+    try:
+        utils.validate(obj, version, strict=True)
+    except utils.ValidationError as err:
+        path = ".".join(str(part) for part in err.path) or "(top)"
+        return f"{name}: {path}: {err.message}"
+    except (utils.SchemaNotFoundError, utils.InvalidSchemaError) as err:
+        return f"{name}: {err.message}"
+    except utils.VersionNotSupportedError as err:
+        raise GateError(
+            f"kubernetes-validate cannot check Kubernetes {version}: {err.message}"
+        ) from None
+    return None

@@ -1,0 +1,517 @@
+"""Format-preserving YAML surgery: find a scalar by its marks, splice new characters in.
+
+Round-tripping a file through a YAML library re-emits it: quoting, indentation, comments,
+flow style and line endings drift, and reviewers see a noisy diff. Instead we compose the
+file with PyYAML (libyaml's event parser when it is there: about ten times faster) and use
+the start/end marks of the composed nodes to replace exactly the characters of the scalars
+that change, or to insert or remove one `key: value` pair. Every other character stays.
+
+The composer here differs from PyYAML's in one way: an alias is kept as an `AliasNode` at
+its own position, instead of being replaced by the node it refers to. That is what lets an
+edit change one use of an anchored scalar without changing the others.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import yaml
+from yaml.composer import Composer, ComposerError
+from yaml.emitter import Emitter
+from yaml.events import AliasEvent, CollectionStartEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
+
+from bot.errors import ManifestError
+
+STR_TAG = "tag:yaml.org,2002:str"
+NULL_TAG = "tag:yaml.org,2002:null"
+MERGE_KEY = "<<"
+_BOM = "\ufeff"
+_BREAKS = "\r\n"
+
+
+class AliasNode(Node):
+    """An alias (`*name`) at its own position; `target` is the anchored node it stands for."""
+
+    id = "alias"
+
+    def __init__(self, target: Node, anchor: str, start_mark: Any, end_mark: Any) -> None:
+        super().__init__(target.tag, target, start_mark, end_mark)
+        self.target = target
+        self.anchor = anchor
+
+
+def kind_of(node: Node) -> str:
+    """`scalar`, `sequence`, `mapping` or `alias`, for messages."""
+    return cast(str, getattr(node, "id", "node"))
+
+
+def deref(node: Node) -> Node:
+    return node.target if isinstance(node, AliasNode) else node
+
+
+class _AliasKeepingComposer(Composer):
+    """PyYAML's composer, except that aliases stay visible (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alias_sites: dict[int, list[AliasNode]] = {}
+        self.in_flow: set[int] = set()  # ids of scalars and aliases inside a flow collection
+        self._flow_depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        parser = cast(Any, self)  # the event methods come from the parser half of the loader
+        if parser.check_event(AliasEvent):
+            event = parser.get_event()
+            anchor = event.anchor
+            if anchor not in self.anchors:
+                raise ComposerError(
+                    None, None, f"found undefined alias {anchor!r}", event.start_mark
+                )
+            target = self.anchors[anchor]
+            alias = AliasNode(target, anchor, event.start_mark, event.end_mark)
+            self.alias_sites.setdefault(id(target), []).append(alias)
+            if self._flow_depth:
+                self.in_flow.add(id(alias))
+            return alias
+        event = parser.peek_event()
+        flow = isinstance(event, CollectionStartEvent) and bool(event.flow_style)
+        self._flow_depth += flow
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._flow_depth -= flow
+        if self._flow_depth and isinstance(node, ScalarNode):
+            self.in_flow.add(id(node))
+        return node
+
+
+try:  # libyaml's parser produces the events; the composer above stays in Python.
+    from yaml._yaml import CParser
+
+    class _Loader(_AliasKeepingComposer, CParser, Resolver):
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            _AliasKeepingComposer.__init__(self)
+            Resolver.__init__(self)
+
+    _CSafeLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader
+
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Loader(_AliasKeepingComposer, Reader, Scanner, Parser, Resolver):  # type: ignore[no-redef]
+        def __init__(self, text: str) -> None:
+            Reader.__init__(self, text)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+            _AliasKeepingComposer.__init__(self)
+            Resolver.__init__(self)
+
+    _CSafeLoader = yaml.SafeLoader
+
+
+@dataclass(frozen=True, eq=False)
+class Document:
+    """One YAML file, parsed once: its text, node tree, and where each alias points."""
+
+    source: str
+    data: bytes
+    text: str  # without a leading byte-order mark; marks index into this
+    bom: str
+    root: Node
+    newline: str
+    alias_sites: Mapping[int, Sequence[AliasNode]]
+    in_flow: frozenset[int]  # ids of scalar and alias nodes inside a flow collection
+
+    def where(self, node: Node) -> str:
+        return f"{self.source}:{node.start_mark.line + 1}"
+
+    def error(self, node: Node, message: str) -> ManifestError:
+        return ManifestError(f"{self.where(node)}: {message}")
+
+    def encode(self, text: str) -> bytes:
+        return (self.bom + text).encode("utf-8")
+
+
+def parse(data: bytes, source: str) -> Document:
+    """Compose one YAML document; any problem is a ManifestError naming file and line."""
+    try:
+        decoded = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"{source}: not UTF-8 text (byte {err.start})") from None
+    # libyaml's marks do not count a byte-order mark and PyYAML's do: parse without it.
+    bom = _BOM if decoded.startswith(_BOM) else ""
+    text = decoded[len(bom) :]
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        what = "; ".join(p for p in (err.context, err.problem) if p)
+        raise ManifestError(f"{source}{line}: invalid YAML: {what}") from None
+    except yaml.YAMLError as err:
+        raise ManifestError(f"{source}: invalid YAML: {err}") from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise ManifestError(f"{source}: the file is empty")
+    return Document(
+        source=source,
+        data=data,
+        text=text,
+        bom=bom,
+        root=root,
+        newline=_newline_of(text),
+        alias_sites={key: tuple(sites) for key, sites in loader.alias_sites.items()},
+        in_flow=frozenset(loader.in_flow),
+    )
+
+
+def load_plain(text: str) -> Any:
+    """Construct Python values (merge keys applied); used to verify an edit's meaning."""
+    return yaml.load(text, Loader=_CSafeLoader)  # noqa: S506 - a safe loader
+
+
+def _newline_of(text: str) -> str:
+    first = text.find("\n")
+    if first > 0 and text[first - 1] == "\r":
+        return "\r\n"
+    if first < 0 and "\r" in text:
+        return "\r"
+    return "\n"
+
+
+# --- mappings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Field:
+    """A key of a mapping and its value; `index` is None when it comes from a `<<` merge."""
+
+    key: ScalarNode
+    value: Node
+    index: int | None
+
+    @property
+    def own(self) -> bool:
+        return self.index is not None
+
+
+def fields(doc: Document, mapping: MappingNode) -> dict[str, Field]:
+    """The effective keys of a mapping, with YAML merge keys applied as kustomize does.
+
+    A key written twice is an error (kustomize refuses it too) rather than last-one-wins.
+    """
+    own: dict[str, Field] = {}
+    merged: dict[str, Field] = {}
+    for index, (key_node, value_node) in enumerate(mapping.value):
+        key = deref(key_node)
+        if not isinstance(key, ScalarNode):
+            raise doc.error(key_node, "a mapping key must be a plain string")
+        if key.value == MERGE_KEY and key.tag != STR_TAG:
+            for source in _merge_sources(doc, value_node):
+                for name, field in fields(doc, source).items():
+                    merged.setdefault(name, Field(field.key, field.value, None))
+            continue
+        if key.value in own:
+            raise doc.error(key_node, f"key {key.value!r} is given twice in this mapping")
+        own[key.value] = Field(key, value_node, index)
+    return {**merged, **own}
+
+
+def _merge_sources(doc: Document, node: Node) -> list[MappingNode]:
+    target = deref(node)
+    if isinstance(target, MappingNode):
+        return [target]
+    if isinstance(target, SequenceNode):
+        sources = [deref(item) for item in target.value]
+        if all(isinstance(item, MappingNode) for item in sources):
+            return sources  # type: ignore[return-value]
+    raise doc.error(node, "a merge key (<<) must refer to a mapping or a list of mappings")
+
+
+def scalar_text(doc: Document, node: Node, what: str) -> str | None:
+    """The string value of a scalar (through an alias); None for an explicit or empty null."""
+    target = deref(node)
+    if not isinstance(target, ScalarNode):
+        raise doc.error(node, f"{what} must be a single value, not a {kind_of(target)}")
+    if target.tag == NULL_TAG:
+        return None
+    value: str = target.value
+    return value
+
+
+# --- scalars --------------------------------------------------------------------------
+
+
+class _KustomizeResolver(Resolver):
+    """PyYAML's YAML 1.1 resolver, plus what kustomize's go-yaml also reads as non-strings.
+
+    Checked against `kubectl kustomize`: `n`/`y` are booleans there, and `1e3` and `0o17`
+    numbers, while PyYAML reads all four as strings.
+    """
+
+
+_KustomizeResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN")
+)
+_KustomizeResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+_KustomizeResolver.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^0o[0-7]+$"), ["0"])
+_RESOLVER = _KustomizeResolver()
+_ANALYZER = Emitter(io.StringIO(), allow_unicode=True)
+
+
+def resolves_to_str(value: str) -> bool:
+    """Whether a plain scalar with this text reads back as a string, to PyYAML and kustomize.
+
+    Otherwise it must be quoted: kustomize fails on `newTag: 1.10` with "cannot unmarshal
+    number into ... newTag".
+    """
+    tag = _RESOLVER.resolve(ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return cast(str, tag) == STR_TAG
+
+
+def render_scalar(value: str, style: str | None, *, flow: bool, tagged: bool = False) -> str:
+    """The scalar in the requested quoting style, or the nearest style that keeps its value.
+
+    A plain scalar that would read as a number, boolean or null is double-quoted, unless an
+    explicit tag (`!!str`) already says it is a string. `flow` says whether the scalar sits
+    inside `[...]` or `{...}`, where `,[]{}` end a plain scalar.
+    """
+    if not style and _plain_allowed(value, flow=flow) and (tagged or resolves_to_str(value)):
+        return value
+    analysis = _ANALYZER.analyze_scalar(value)
+    if style == "'" and analysis.allow_single_quoted and not analysis.multiline:
+        return "'" + value.replace("'", "''") + "'"
+    return _double_quoted(value)
+
+
+# In a flow collection a `:` is part of a plain scalar unless a space or a flow indicator
+# follows it (YAML 1.2, libyaml, go-yaml and PyYAML's scanner agree); PyYAML's emitter
+# analysis is stricter and would quote every digest and registry host. Probe without them.
+_INNER_COLON = re.compile(r"(?<=.):(?=[^\s,\[\]{}])", re.DOTALL)
+
+
+def _plain_allowed(value: str, *, flow: bool) -> bool:
+    if not value:
+        return False
+    if flow:
+        analysis = _ANALYZER.analyze_scalar(_INNER_COLON.sub("x", value))
+        return bool(analysis.allow_flow_plain and not analysis.multiline)
+    analysis = _ANALYZER.analyze_scalar(value)
+    return bool(analysis.allow_block_plain and not analysis.multiline)
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\0": "\\0", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _double_quoted(value: str) -> str:
+    out = []
+    for char in value:
+        code = ord(char)
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or 0xD800 <= code < 0xE000:
+            out.append(f"\\x{code:02X}" if code < 0x100 else f"\\u{code:04X}")
+        elif char in "\u2028\u2029\ufeff":
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+@dataclass(frozen=True)
+class Splice:
+    """Replace text[start:end] with `text`; an insertion has start == end."""
+
+    start: int
+    end: int
+    text: str
+
+
+def apply_splices(text: str, splices: Iterable[Splice], *, source: str) -> str:
+    """`text` with every splice applied; splices must not overlap (insertions may touch)."""
+    ordered = sorted(splices, key=lambda s: (s.start, s.end))
+    parts: list[str] = []
+    cursor = 0
+    for splice in ordered:
+        if splice.start < cursor:
+            raise ManifestError(f"{source}: two edits overlap at offset {splice.start}")
+        parts.append(text[cursor : splice.start])
+        parts.append(splice.text)
+        cursor = splice.end
+    parts.append(text[cursor:])
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class _Token:
+    start: int
+    end: int
+    tagged: bool
+
+
+def _scalar_token(doc: Document, node: ScalarNode) -> _Token:
+    """Where the scalar's own characters are: after its anchor and tag, if it has them."""
+    text, start, end = doc.text, node.start_mark.index, node.end_mark.index
+    if node.style in ("|", ">"):
+        raise doc.error(
+            node, "a block scalar (| or >) cannot be edited in place; use a quoted value"
+        )
+    tagged = False
+    while start < end and text[start] in "&!":
+        tagged = tagged or text[start] == "!"
+        if text.startswith("!<", start):
+            start = text.index(">", start) + 1
+        else:
+            while start < end and not text[start].isspace():
+                start += 1
+        while start < end and (text[start].isspace() or text[start] == "#"):
+            if text[start] == "#":
+                while start < end and text[start] not in _BREAKS:
+                    start += 1
+            else:
+                start += 1
+    return _Token(start, end, tagged)
+
+
+def replace_scalars(doc: Document, updates: Sequence[tuple[Node, str]]) -> list[Splice]:
+    """Splices that give each scalar position in `updates` its new value, and no other.
+
+    A position is a scalar node or an alias to one. An anchored scalar is shared by its
+    aliases, so the anchor's value changes only when every use wants the same new value;
+    a use that wants a different value than its anchor gets its own scalar in place of
+    the alias (the anchor and the other aliases stay).
+    """
+    wanted: dict[int, dict[int, str]] = {}  # id(target) -> id(position) -> value
+    targets: dict[int, ScalarNode] = {}
+    for position, value in updates:
+        target = deref(position)
+        if not isinstance(target, ScalarNode):
+            raise doc.error(position, f"expected a single value here, found a {kind_of(target)}")
+        targets[id(target)] = target
+        wanted.setdefault(id(target), {})[id(position)] = value
+    splices: list[Splice] = []
+    for key, target in targets.items():
+        per_position = wanted[key]
+        aliases = doc.alias_sites.get(key, ())
+        current: str = target.value
+        desired = [per_position.get(id(p), current) for p in (target, *aliases)]
+        # When every use wants the same value, move the anchor and let the aliases follow.
+        anchor_value = desired[0] if len(set(desired)) > 1 else desired[-1]
+        if anchor_value != target.value:
+            token = _scalar_token(doc, target)
+            rendered = render_scalar(
+                anchor_value, target.style, flow=id(target) in doc.in_flow, tagged=token.tagged
+            )
+            if token.start == token.end:  # `key:` with an empty value: keep a space before it
+                rendered = " " + rendered
+            splices.append(Splice(token.start, token.end, rendered))
+        for alias, value in zip(aliases, desired[1:], strict=True):
+            if value != anchor_value:
+                rendered = render_scalar(value, target.style, flow=id(alias) in doc.in_flow)
+                splices.append(Splice(alias.start_mark.index, alias.end_mark.index, rendered))
+    return splices
+
+
+# --- pairs ----------------------------------------------------------------------------
+
+
+def _line_end(text: str, index: int) -> int:
+    """Index of the line break at or after `index`, or len(text) on the last line."""
+    for pos in range(index, len(text)):
+        if text[pos] in _BREAKS:
+            return pos
+    return len(text)
+
+
+def _break_length(text: str, index: int) -> int:
+    if text.startswith("\r\n", index):
+        return 2
+    return 1 if index < len(text) else 0
+
+
+def _is_block_collection(node: Node) -> bool:
+    """A nested block ends where the next less-indented line starts, not on its own line."""
+    return isinstance(node, MappingNode | SequenceNode) and not node.flow_style
+
+
+def insert_pairs(
+    doc: Document,
+    mapping: MappingNode,
+    after: int,
+    pairs: Sequence[tuple[str, str]],
+) -> Splice:
+    """Insert `key: value` pairs right after pair number `after` of `mapping`.
+
+    Block mappings get one line per pair, indented like the mapping's first key and placed
+    after any comment that ends the anchor line; flow mappings get `, key: value`. Keys and
+    values copy the anchor pair's quoting where they can.
+    """
+    key_node, value_node = mapping.value[after]
+    if _is_block_collection(value_node):
+        raise doc.error(key_node, "cannot add a key after a nested block; add it by hand")
+    key, value = deref(key_node), deref(value_node)
+    key_style = key.style if isinstance(key, ScalarNode) else None
+    value_style = value.style if isinstance(value, ScalarNode) else None
+    value_style = value_style if value_style in ("'", '"') else None
+    flow = bool(mapping.flow_style)
+    rendered = [
+        f"{render_scalar(name, key_style or None, flow=flow)}: "
+        f"{render_scalar(text, value_style, flow=flow)}"
+        for name, text in pairs
+    ]
+    end = value_node.end_mark.index
+    if mapping.flow_style:
+        return Splice(end, end, "".join(f", {pair}" for pair in rendered))
+    indent = " " * mapping.value[0][0].start_mark.column
+    text = doc.text
+    position = _line_end(text, end)
+    return Splice(position, position, "".join(f"{doc.newline}{indent}{pair}" for pair in rendered))
+
+
+def remove_pair(doc: Document, mapping: MappingNode, index: int) -> Splice:
+    """Remove pair number `index` of `mapping`: its line(s) in a block, `, k: v` in a flow."""
+    text = doc.text
+    key_node, value_node = mapping.value[index]
+    if doc.alias_sites.get(id(deref(value_node))) and not isinstance(value_node, AliasNode):
+        raise doc.error(key_node, "cannot remove a value that is anchored and used elsewhere")
+    if _is_block_collection(value_node):
+        raise doc.error(key_node, "cannot remove a nested block; remove it by hand")
+    key_start, value_end = key_node.start_mark.index, value_node.end_mark.index
+    following = (
+        mapping.value[index + 1][0].start_mark.index if index + 1 < len(mapping.value) else None
+    )
+    if mapping.flow_style:
+        if index > 0:
+            return Splice(mapping.value[index - 1][1].end_mark.index, value_end, "")
+        if following is None:
+            raise doc.error(key_node, "cannot remove the only key of a mapping")
+        return Splice(key_start, following, "")
+    line_start = max(text.rfind("\n", 0, key_start), text.rfind("\r", 0, key_start)) + 1
+    if text[line_start:key_start].strip():
+        # The key shares its line with `- `: pull the next key up onto that line.
+        if following is None:
+            raise doc.error(key_node, "cannot remove the only key of a mapping")
+        return Splice(key_start, following, "")
+    line_end = _line_end(text, value_end)
+    if line_end == len(text) and line_start > 0:
+        # Last line and no final newline: take the break before it, keep no final newline.
+        previous_break = line_start - 1
+        if text[previous_break] == "\n" and previous_break > 0 and text[previous_break - 1] == "\r":
+            previous_break -= 1
+        return Splice(previous_break, len(text), "")
+    return Splice(line_start, line_end + _break_length(text, line_end), "")
