@@ -7,6 +7,7 @@ listing already carries digests and timestamps).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -58,6 +59,11 @@ class ImageConfig:
     created: datetime | None
     labels: Mapping[str, str] = field(default_factory=dict)
     platform: str = ""
+
+
+_RFC3339 = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$"
+)
 
 
 class RequestStats:
@@ -119,13 +125,13 @@ def parse_created(value: object) -> datetime | None:
     """An image config's `created` (RFC 3339, maybe with nanoseconds) as an aware datetime."""
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip().replace("Z", "+00:00")
+    match = _RFC3339.match(value.strip())
+    if match is None:
+        return None
+    head, fraction, zone = match.groups()
+    zone = "+00:00" if zone in ("Z", "z") else zone
     # Python's fromisoformat takes at most microseconds; Go writes nanoseconds.
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6]}{zone}"
+    text = f"{head}.{fraction[:6].ljust(6, '0')}{zone}" if fraction else f"{head}{zone}"
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

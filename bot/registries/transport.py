@@ -67,7 +67,8 @@ class Transport:
         self.stats = stats or RequestStats()
         self.limiter = RateLimiter(requests_per_second)
         self.session = requests.Session()
-        self.session.verify = verify
+        # Passed on every request: a session-level `verify` loses to REQUESTS_CA_BUNDLE.
+        self.verify = verify
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -138,6 +139,7 @@ class Transport:
                 auth=auth,
                 timeout=self.timeout,
                 allow_redirects=allow_redirects,
+                verify=self.verify,
             )
         except (requests.ConnectionError, requests.Timeout) as err:
             raise _Retryable(type(err).__name__) from None
