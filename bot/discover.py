@@ -235,4 +235,3 @@ class Discoverer:
             excluded={**self.config.rejected_versions(model), **(excluded or {})},
             image_apis=image_apis,
         )
-

@@ -111,37 +111,37 @@ def broken(old: str, new: str) -> str:
         ),
         pytest.param(
             broken("        range: ^1.2", "        range: ^1.x.y.z"),
-            "cfg.yaml:20: images.model-api.policy.semver.range: expected a semver range such as ^1.2 or '>=1.0.0 <2' (invalid semver range '^1.x.y.z'",
+            "cfg.yaml:20: images.model-api.policy.semver.range: expected a semver range such as ^1.2 or '>=1.0.0 <2' (invalid semver range '^1.x.y.z'",  # noqa: E501
             id="bad-range",
         ),
         pytest.param(
             broken("      extract: $v", "      extract: $version"),
-            "cfg.yaml:23: images.model-api.filter: expected a valid filter (extract refers to group 'version'",
+            "cfg.yaml:23: images.model-api.filter: expected a valid filter (extract refers to group 'version'",  # noqa: E501
             id="bad-extract",
         ),
         pytest.param(
             broken("    registry: local", "    registry: ghcr"),
-            "cfg.yaml:27: images.worker.registry: expected a registry declared under registries (acr, local) (unknown registry 'ghcr')",
+            "cfg.yaml:27: images.worker.registry: expected a registry declared under registries (acr, local) (unknown registry 'ghcr')",  # noqa: E501
             id="unknown-registry",
         ),
         pytest.param(
             broken("    from: dev", "    from: qa"),
-            "cfg.yaml:41: environments[1].from: expected the name of an earlier environment (dev) (got 'qa')",
+            "cfg.yaml:41: environments[1].from: expected the name of an earlier environment (dev) (got 'qa')",  # noqa: E501
             id="unknown-upstream",
         ),
         pytest.param(
             broken("    soak: 1h30m", "    soak: ninety minutes"),
-            "cfg.yaml:42: environments[1].soak: expected a duration such as 90s, 30m, 24h, 2d, 1w or 1h30m",
+            "cfg.yaml:42: environments[1].soak: expected a duration such as 90s, 30m, 24h, 2d, 1w or 1h30m",  # noqa: E501
             id="bad-duration",
         ),
         pytest.param(
             broken("    minAge: 15m", "    minAge: 15m\n    maxAge: 1d"),
-            "cfg.yaml:26: images.model-api.maxAge: expected one of the keys registry, repository, policy, filter, ignore, minAge (unknown key 'maxAge')",
+            "cfg.yaml:26: images.model-api.maxAge: expected one of the keys registry, repository, policy, filter, ignore, minAge (unknown key 'maxAge')",  # noqa: E501
             id="unknown-key",
         ),
         pytest.param(
             broken("      passwordEnv: REG_PASSWORD", "      password: hunter2"),
-            "cfg.yaml:13: registries.local.auth.password: expected passwordEnv: the name of an environment variable (secrets are never written in the config)",
+            "cfg.yaml:13: registries.local.auth.password: expected passwordEnv: the name of an environment variable (secrets are never written in the config)",  # noqa: E501
             id="inline-secret",
         ),
         pytest.param(
@@ -166,12 +166,12 @@ def broken(old: str, new: str) -> str:
         ),
         pytest.param(
             broken("    artifact: iris", "    artifact: cats"),
-            "cfg.yaml:45: holds[0].artifact: expected an image or model name (iris, model-api, worker) (unknown artifact 'cats')",
+            "cfg.yaml:45: holds[0].artifact: expected an image or model name (iris, model-api, worker) (unknown artifact 'cats')",  # noqa: E501
             id="unknown-artifact",
         ),
         pytest.param(
             broken('      thresholds: ["accuracy >= 0.9"]', '      thresholds: ["accuracy ~ 0.9"]'),
-            "cfg.yaml:36: models.iris.gates.thresholds[0]: expected a threshold such as 'accuracy >= 0.9'",
+            "cfg.yaml:36: models.iris.gates.thresholds[0]: expected a threshold such as 'accuracy >= 0.9'",  # noqa: E501
             id="bad-threshold",
         ),
         pytest.param(
@@ -186,7 +186,7 @@ def broken(old: str, new: str) -> str:
         ),
         pytest.param(
             broken("  - name: prod\n    from: dev", "  - name: prod"),
-            "cfg.yaml:40: environments[1]: expected exactly one of 'source: newest' or 'from: <environment>' (neither is given)",
+            "cfg.yaml:40: environments[1]: expected exactly one of 'source: newest' or 'from: <environment>' (neither is given)",  # noqa: E501
             id="no-source",
         ),
         pytest.param(
@@ -198,7 +198,7 @@ def broken(old: str, new: str) -> str:
             broken(
                 "    policy:\n      newestBuild:", "    policy:\n      newestBuild:\n      semver:"
             ),
-            "images.worker.policy: expected exactly one of semver, numerical, alphabetical, newestBuild (got 2 keys)",
+            "images.worker.policy: expected exactly one of semver, numerical, alphabetical, newestBuild (got 2 keys)",  # noqa: E501
             id="two-policies",
         ),
         pytest.param(
@@ -252,6 +252,6 @@ def test_acr_refuses_basic_auth() -> None:
     )
     with pytest.raises(
         ConfigError,
-        match=r"cfg.yaml:6: registries.acr.auth.type: expected anonymous, bearer-token or azure-default-credential for ACR",
+        match=r"cfg.yaml:6: registries.acr.auth.type: expected anonymous, bearer-token or azure-default-credential for ACR",  # noqa: E501
     ):
         parse_config(text, origin="cfg.yaml")
