@@ -185,6 +185,18 @@ class EmulatorState:
         response.raise_for_status()
         return list(response.json().get("tags") or [])
 
+    def repositories(self) -> list[str]:
+        """Every repository, following the upstream catalog's own Link pagination."""
+        names: list[str] = []
+        path: str | None = "/v2/_catalog?n=1000"
+        while path:
+            response = self.upstream_get(path)
+            response.raise_for_status()
+            names.extend(response.json().get("repositories") or [])
+            link = response.headers.get("Link", "")
+            path = link[link.find("<") + 1 : link.find(">")] if "rel=" in link else None
+        return names
+
     def meta(self, name: str, tag: str) -> TagMeta | None:
         key = (name, tag)
         with self.lock:
@@ -545,8 +557,7 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
             self._json(200, {"name": name, "tags": page}, headers)
 
         def _catalog(self, query: dict[str, list[str]]) -> None:
-            response = state.upstream_get("/v2/_catalog", params={"n": "100000"})
-            repos = sorted(response.json().get("repositories") or [])
+            repos = sorted(state.repositories())
             size = max(1, int((query.get("n") or ["100"])[0]))
             last = query["last"][0] if query.get("last") else None
             start = (
