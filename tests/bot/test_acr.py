@@ -138,9 +138,11 @@ def test_a_wrong_entra_id_token_is_refused(
 def test_anonymous_pull_disabled(
     registry: Registry, repo: tuple[str, dict[str, PushedImage]]
 ) -> None:
-    with start_acr_emulator(registry.url, tls=True, anonymous_pull=False) as locked:
-        with pytest.raises(RegistryAuthError):
-            AcrRegistry(acr_spec(locked)).list_tags(repo[0])
+    with (
+        start_acr_emulator(registry.url, tls=True, anonymous_pull=False) as locked,
+        pytest.raises(RegistryAuthError),
+    ):
+        AcrRegistry(acr_spec(locked)).list_tags(repo[0])
 
 
 def test_reads_the_config_of_a_multi_arch_image_through_the_sdk(
