@@ -49,9 +49,11 @@ class Keyed(NamedTuple):
     candidate: Candidate
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """Why one candidate was not chosen, in words for `plan` output and PR bodies."""
+class Rejection(NamedTuple):
+    """Why one candidate was not chosen, in words for `plan` output and PR bodies.
+
+    A named tuple rather than a dataclass: a decision over 100,000 tags builds one per tag.
+    """
 
     candidate: Candidate
     reason: str

@@ -9,7 +9,9 @@ those, never every tag) and decides again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
+import gc
+from collections.abc import Iterator, Mapping, Sequence, Set
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from bot.candidate import Candidate, Decision, Keyed, Rejection
@@ -18,6 +20,23 @@ from bot.durations import format_duration
 from bot.policies import MinAge, ModelGates, serving_api_failure
 
 _NONE: Mapping[str, str] = {}
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a decision runs.
+
+    Judging 100,000 tags allocates a few hundred thousand small tuples, none of them in
+    reference cycles; the generational collector would otherwise walk them again and again
+    (it costs about 40% of the time). Reference counting still frees everything.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def decide_image(
@@ -34,6 +53,17 @@ def decide_image(
     rolled back from). `required_api`, when set, is the serving API of the model the image
     must run: images whose `io.nightshift.serving-api` label lacks it are rejected.
     """
+    with _collector_paused():
+        return _decide_image(image, candidates, now, excluded, required_api)
+
+
+def _decide_image(
+    image: ImageSpec,
+    candidates: Sequence[Candidate],
+    now: datetime,
+    excluded: Mapping[str, str],
+    required_api: str | None,
+) -> Decision:
     kept, rejected = image.filter.apply(candidates)
     kept = _drop_excluded(kept, excluded, rejected)
     if image.policy.needs_build_time:

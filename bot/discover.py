@@ -49,6 +49,8 @@ class Discovery:
 
     listings: dict[RepoKey, TagListing | BotError] = field(default_factory=dict)
     models: dict[ModelKey, list[ModelCard] | BotError] = field(default_factory=dict)
+    # Decisions are pure: environments asking the same question in a pass share the answer.
+    decisions: dict[tuple[object, ...], Decision] = field(default_factory=dict, repr=False)
 
 
 class Discoverer:
@@ -192,8 +194,26 @@ class Discoverer:
         required_api: str | None = None,
     ) -> Decision:
         """Decide from the shared listing, reading configs only for unresolved candidates."""
-        spec = self.config.images[image]
         excluded = {**self.config.rejected_versions(image), **(excluded or {})}
+        memo = (image, now, tuple(sorted(excluded.items())), required_api)
+        with self._lock:
+            known = discovery.decisions.get(memo)
+        if known is not None:
+            return known
+        decision = self._decide_image(discovery, image, now, excluded, required_api)
+        with self._lock:
+            discovery.decisions[memo] = decision
+        return decision
+
+    def _decide_image(
+        self,
+        discovery: Discovery,
+        image: str,
+        now: datetime,
+        excluded: Mapping[str, str],
+        required_api: str | None,
+    ) -> Decision:
+        spec = self.config.images[image]
         candidates = self.image_candidates(discovery, image)
         index = {c.version: i for i, c in enumerate(candidates)}
         for _ in range(MAX_RESOLVE_ROUNDS):

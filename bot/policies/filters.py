@@ -79,6 +79,9 @@ class TagFilter:
         kept: list[Keyed] = []
         rejected: list[Rejection] = []
         pattern, ignore, extract = self.pattern, self.ignore_regex, self.extract
+        # `$name` alone (the usual form) needs no template expansion.
+        whole = _REFERENCE.fullmatch(extract) if extract else None
+        single = (whole.group(1) or whole.group(2)) if whole else None
         for cand in candidates:
             tag = cand.version
             if ignore is not None and ignore.search(tag) and (hit := self._ignored_by(tag)):
@@ -94,7 +97,7 @@ class TagFilter:
             if extract is None:
                 kept.append(Keyed(tag, cand))
                 continue
-            text = _expand(extract, match)
+            text = match.group(single) if single else _expand(extract, match)
             if not text:
                 rejected.append(Rejection(cand, f"extract {extract!r} is empty for this tag"))
                 continue

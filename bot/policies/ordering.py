@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from bot.candidate import Keyed, Ranking, Rejection
-from bot.policies.semver import SemverRange, parse_semver
+from bot.policies.semver import SemVer, SemverRange, parse_semver
 
 Order = Literal["asc", "desc"]
 
@@ -73,9 +73,14 @@ class SemverPolicy:
                     )
                 )
             else:
-                eligible.append((parsed.key, parsed.build, item.text, item))
-        eligible.sort(key=lambda e: (e[0], e[1], e[2]), reverse=True)
-        return Ranking(tuple(e[3] for e in eligible), tuple(rejected))
+                eligible.append((parsed, item.text, item))
+        # (key, build), then the tag text: a total order, so input order never matters.
+        eligible.sort(key=_semver_sort_key, reverse=True)
+        return Ranking(tuple(e[2] for e in eligible), tuple(rejected))
+
+
+def _semver_sort_key(entry: tuple[SemVer, str, Keyed]) -> tuple[SemVer, str]:
+    return entry[0], entry[1]
 
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
