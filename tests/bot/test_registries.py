@@ -212,7 +212,7 @@ def test_retries_on_503_and_429_honouring_retry_after(
     started = time.monotonic()
     assert len(client.list_tags(estate.repo).tags) == 29
     elapsed = time.monotonic() - started
-    assert 1.0 <= elapsed < 5
+    assert 1.0 <= elapsed < 15  # Retry-After was honoured; generous for a loaded machine
     assert client.stats.snapshot()["retry:tags"] == 2
 
 
