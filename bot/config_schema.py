@@ -1,0 +1,153 @@
+"""The bot's configuration as values: what `environments/promotion.yaml` declares.
+
+Everything here is frozen and already validated: policies, filters and gates are compiled
+objects, durations are timedeltas, references between sections are checked. See
+docs/promotion-config.md for every key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from pathlib import PurePosixPath
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from bot.policies import ModelGates, Policy, TagFilter
+
+API_VERSION = "nightshift/v1"
+
+AuthKind = Literal["anonymous", "basic", "bearer-token", "azure-default-credential"]
+RegistryKind = Literal["acr", "oci"]
+Mode = Literal["direct", "pull-request"]
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How to authenticate. Secrets are never in the file: only the names of env variables."""
+
+    kind: AuthKind = "anonymous"
+    username_env: str | None = None
+    password_env: str | None = None
+    token_env: str | None = None
+
+
+@dataclass(frozen=True)
+class RegistrySpec:
+    """An ACR endpoint (`kind: acr`) or any OCI distribution registry (`kind: oci`)."""
+
+    name: str
+    kind: RegistryKind
+    url: str  # https://host[:port], no trailing slash
+    auth: Auth = field(default_factory=Auth)
+    timeout: float = 10.0
+    requests_per_second: float = 20.0
+    page_size: int = 1000
+    retries: int = 4
+    ca_bundle: str | None = None
+
+    @property
+    def host(self) -> str:
+        """`host[:port]`, as image references spell the registry."""
+        return self.url.split("://", 1)[1]
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """A logical image (`model-api`) and how to choose its next tag."""
+
+    name: str
+    registry: str
+    repository: str
+    policy: Policy
+    filter: TagFilter = field(default_factory=TagFilter)
+    min_age: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A logical model (`iris`) in a model store, and how to choose its next version."""
+
+    name: str
+    store: str | None  # store URL; None means $MODEL_STORE
+    policy: Policy
+    min_age: timedelta = timedelta(0)
+    gates: ModelGates = field(default_factory=ModelGates)
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """One environment, in promotion order. Exactly one of `source`/`upstream` is set."""
+
+    name: str
+    upstream: str | None  # `from:`; None means `source: newest`
+    soak: timedelta = timedelta(0)
+    mode: Mode = "direct"
+    reviewers: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    path: PurePosixPath = field(default_factory=PurePosixPath)
+    gates: dict[str, ModelGates] = field(default_factory=dict, hash=False)
+
+    @property
+    def takes_newest(self) -> bool:
+        return self.upstream is None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """An image and a model that are promoted together, never one without the other."""
+
+    name: str
+    image: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    at: time
+    timezone: ZoneInfo
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Freeze `artifact` in `environment` (at `version`, if given) until the hold is removed."""
+
+    environment: str
+    artifact: str
+    reason: str
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class RejectedVersion:
+    """A version that must never be promoted anywhere (e.g. a known-bad build)."""
+
+    artifact: str
+    version: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    registries: dict[str, RegistrySpec] = field(hash=False)
+    images: dict[str, ImageSpec] = field(hash=False)
+    models: dict[str, ModelSpec] = field(hash=False)
+    environments: tuple[EnvironmentSpec, ...]
+    bundles: tuple[Bundle, ...] = ()
+    schedule: Schedule | None = None
+    holds: tuple[Hold, ...] = ()
+    rejected: tuple[RejectedVersion, ...] = ()
+
+    def environment(self, name: str) -> EnvironmentSpec:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise KeyError(name)
+
+    def rejected_versions(self, artifact: str) -> dict[str, str]:
+        """version → reason, for `decide`'s `excluded`."""
+        return {r.version: r.reason for r in self.rejected if r.artifact == artifact}
+
+    def holds_for(self, environment: str) -> tuple[Hold, ...]:
+        return tuple(h for h in self.holds if h.environment == environment)

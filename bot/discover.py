@@ -1,0 +1,257 @@
+"""Discovery: list every distinct image repository and model once per pass, concurrently.
+
+However many environments use `model-api`, its repository is listed once, and the listing
+is shared by every environment's decision. Listings run in a bounded thread pool; a failed
+listing is recorded for that artifact (the others go on) and surfaces as its error.
+
+Image configs (build time, labels) are read only for the candidates a decision asks about
+(`Decision.unresolved`), at most once per tag per pass.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from bot.candidate import Candidate, Decision
+from bot.config_schema import Config
+from bot.decide import decide_image, decide_model
+from bot.errors import BotError, DiscoveryError
+from bot.policies import ModelGates
+from bot.registries import RegistryClient, TagListing, open_registry
+
+if TYPE_CHECKING:
+    from modelstore.card import ModelCard
+
+RepoKey = tuple[str, str]  # (registry name, repository)
+ModelKey = tuple[str | None, str]  # (store URL, model name)
+MAX_RESOLVE_ROUNDS = 50
+
+
+class ModelLister(Protocol):
+    def list(self, name: str) -> list[ModelCard]: ...
+
+
+def _open_store(url: str | None) -> ModelLister:
+    module = importlib.import_module("modelstore.store")
+    store: ModelLister = module.open_store(url)
+    return store
+
+
+@dataclass
+class Discovery:
+    """One pass's listings, shared by every environment. Errors are values, per artifact."""
+
+    listings: dict[RepoKey, TagListing | BotError] = field(default_factory=dict)
+    models: dict[ModelKey, list[ModelCard] | BotError] = field(default_factory=dict)
+    # Decisions are pure: environments asking the same question in a pass share the answer.
+    decisions: dict[tuple[object, ...], Decision] = field(default_factory=dict, repr=False)
+
+
+class Discoverer:
+    """Lists what the config names and decides per environment from those listings."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        registries: Mapping[str, RegistryClient] | None = None,
+        open_store: Callable[[str | None], ModelLister] = _open_store,
+        max_workers: int = 8,
+    ) -> None:
+        self.config = config
+        self._registries = dict(registries or {})
+        self._open_store = open_store
+        self.max_workers = max_workers
+        self._configs: dict[tuple[str, str, str], Candidate | BotError] = {}
+        self._lock = threading.Lock()
+
+    def registry(self, name: str) -> RegistryClient:
+        with self._lock:
+            if name not in self._registries:
+                self._registries[name] = open_registry(self.config.registries[name])
+            return self._registries[name]
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {name: client.stats.snapshot() for name, client in self._registries.items()}
+
+    def total_requests(self) -> int:
+        return sum(client.stats.total for client in self._registries.values())
+
+    def close(self) -> None:
+        for client in self._registries.values():
+            client.close()
+
+    # ---- listing --------------------------------------------------------------------------
+
+    def discover(
+        self, images: Iterable[str] | None = None, models: Iterable[str] | None = None
+    ) -> Discovery:
+        """List each distinct repository and model once, `max_workers` at a time."""
+        image_names = list(self.config.images) if images is None else list(images)
+        model_names = list(self.config.models) if models is None else list(models)
+        repos = sorted(
+            {
+                (self.config.images[n].registry, self.config.images[n].repository)
+                for n in image_names
+            }
+        )
+        stores = sorted(
+            {(self.config.models[n].store, n) for n in model_names},
+            key=lambda k: (k[0] or "", k[1]),
+        )
+        result = Discovery()
+        with ThreadPoolExecutor(
+            max_workers=self.max_workers, thread_name_prefix="discover"
+        ) as pool:
+            repo_jobs = {key: pool.submit(self._list_repo, key) for key in repos}
+            model_jobs = {key: pool.submit(self._list_model, key) for key in stores}
+            for repo_key, job in repo_jobs.items():
+                result.listings[repo_key] = job.result()
+            for model_key, model_job in model_jobs.items():
+                result.models[model_key] = model_job.result()
+        return result
+
+    def _list_repo(self, key: RepoKey) -> TagListing | BotError:
+        registry, repository = key
+        try:
+            return self.registry(registry).list_tags(repository)
+        except BotError as err:
+            return err
+        except Exception as err:  # an unexpected library error still stays per artifact
+            return DiscoveryError(
+                f"registry {registry}: listing {repository} failed: {type(err).__name__}: {err}"
+            )
+
+    def _list_model(self, key: ModelKey) -> list[ModelCard] | BotError:
+        store, name = key
+        try:
+            return list(self._open_store(store).list(name))
+        except Exception as err:  # modelstore raises its own hierarchy; keep it per model
+            return DiscoveryError(
+                f"model store {store or '$MODEL_STORE'}: listing {name} failed: {err}"
+            )
+
+    # ---- candidates -----------------------------------------------------------------------
+
+    def image_candidates(self, discovery: Discovery, image: str) -> list[Candidate]:
+        spec = self.config.images[image]
+        listing = discovery.listings.get((spec.registry, spec.repository))
+        if listing is None:
+            raise DiscoveryError(f"image {image}: {spec.repository} was not listed in this pass")
+        if isinstance(listing, BotError):
+            raise listing
+        return [Candidate(image, t.name, t.digest, t.updated or t.created) for t in listing.tags]
+
+    def model_candidates(self, discovery: Discovery, model: str) -> list[Candidate]:
+        spec = self.config.models[model]
+        cards = discovery.models.get((spec.store, model))
+        if cards is None:
+            raise DiscoveryError(f"model {model} was not listed in this pass")
+        if isinstance(cards, BotError):
+            raise cards
+        return [Candidate(model, c.version, c.sha256, c.created, card=c) for c in cards]
+
+    def _with_config(self, image: str, candidate: Candidate) -> Candidate:
+        """The candidate with its image config read (once per tag per pass)."""
+        spec = self.config.images[image]
+        key = (spec.registry, spec.repository, candidate.version)
+        with self._lock:
+            known = self._configs.get(key)
+        if known is None:
+            try:
+                config = self.registry(spec.registry).image_config(
+                    spec.repository, candidate.version
+                )
+                known = replace(
+                    candidate,
+                    digest=candidate.digest or config.digest,
+                    created=candidate.created or config.created,
+                    labels=dict(config.labels),
+                )
+            except BotError as err:
+                known = err
+            with self._lock:
+                self._configs[key] = known
+        if isinstance(known, BotError):
+            raise known
+        return known
+
+    # ---- decisions ------------------------------------------------------------------------
+
+    def decide_image(
+        self,
+        discovery: Discovery,
+        image: str,
+        *,
+        now: datetime,
+        excluded: Mapping[str, str] | None = None,
+        required_api: str | None = None,
+    ) -> Decision:
+        """Decide from the shared listing, reading configs only for unresolved candidates."""
+        excluded = {**self.config.rejected_versions(image), **(excluded or {})}
+        memo = (image, now, tuple(sorted(excluded.items())), required_api)
+        with self._lock:
+            known = discovery.decisions.get(memo)
+        if known is not None:
+            return known
+        decision = self._decide_image(discovery, image, now, excluded, required_api)
+        with self._lock:
+            discovery.decisions[memo] = decision
+        return decision
+
+    def _decide_image(
+        self,
+        discovery: Discovery,
+        image: str,
+        now: datetime,
+        excluded: Mapping[str, str],
+        required_api: str | None,
+    ) -> Decision:
+        spec = self.config.images[image]
+        candidates = self.image_candidates(discovery, image)
+        index = {c.version: i for i, c in enumerate(candidates)}
+        for _ in range(MAX_RESOLVE_ROUNDS):
+            decision = decide_image(
+                spec, candidates, now=now, excluded=excluded, required_api=required_api
+            )
+            if decision.final:
+                return decision
+            pending = list(decision.unresolved)
+            with ThreadPoolExecutor(max_workers=min(self.max_workers, len(pending))) as pool:
+                resolved = list(pool.map(lambda c: self._with_config(image, c), pending))
+            for cand in resolved:
+                candidates[index[cand.version]] = cand
+        raise DiscoveryError(
+            f"image {image}: gave up after reading {MAX_RESOLVE_ROUNDS} image configs"
+        )
+
+    def decide_model(
+        self,
+        discovery: Discovery,
+        model: str,
+        *,
+        now: datetime,
+        environment: str | None = None,
+        current: Mapping[str, float] | None = None,
+        excluded: Mapping[str, str] | None = None,
+        image_apis: frozenset[str] | None = None,
+    ) -> Decision:
+        spec = self.config.models[model]
+        extra: ModelGates | None = None
+        if environment is not None:
+            extra = self.config.environment(environment).gates.get(model)
+        return decide_model(
+            spec,
+            self.model_candidates(discovery, model),
+            now=now,
+            current=current,
+            extra_gates=extra,
+            excluded={**self.config.rejected_versions(model), **(excluded or {})},
+            image_apis=image_apis,
+        )

@@ -1,0 +1,226 @@
+"""Azure Container Registry through `azure-containerregistry`.
+
+`list_tag_properties(order_by=LAST_UPDATED_ON_DESCENDING)` returns name, digest, created
+and last-updated time for every tag in the listing itself (`/acr/v1/<repo>/_tags`, paged
+with `n` and `Link`), so ordering by build time and maturity checks cost no extra requests.
+
+azure-core supplies the retries (429 and 5xx with `Retry-After`, connection errors) and
+timeouts; a raw-request hook counts every request really sent (token exchanges and
+challenge re-sends included) and applies the per-registry rate limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from azure.core.credentials import AccessToken, TokenCredential
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline import PipelineRequest
+
+from bot.config_schema import RegistrySpec
+from bot.errors import (
+    RegistryAuthError,
+    RegistryError,
+    RegistryNotFoundError,
+    RegistryUnavailableError,
+)
+from bot.registries.base import (
+    INDEX_TYPES,
+    ImageConfig,
+    RateLimiter,
+    RequestStats,
+    TagInfo,
+    TagListing,
+    parse_created,
+    pick_platform,
+)
+
+
+class StaticTokenCredential:
+    """A TokenCredential holding an Entra ID access token given from outside (e.g. CI)."""
+
+    def __init__(self, token: str, *, lifetime: int = 3600) -> None:
+        self._token = token
+        self._expires = int(time.time()) + lifetime
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        del scopes, kwargs
+        return AccessToken(self._token, self._expires)
+
+
+def _kind_of(path: str) -> str:
+    if path.startswith("/oauth2/"):
+        return "token"
+    if path.endswith("/_tags") or "/_tags?" in path:
+        return "tags"
+    if "/manifests/" in path or "/_tags/" in path:
+        return "manifest"
+    if "/blobs/" in path:
+        return "blob"
+    return "other"
+
+
+class AcrRegistry:
+    """RegistryClient for ACR. `credential` overrides what the spec's auth would build."""
+
+    def __init__(
+        self,
+        spec: RegistrySpec,
+        *,
+        env: Mapping[str, str] | None = None,
+        credential: TokenCredential | None = None,
+        stats: RequestStats | None = None,
+    ) -> None:
+        from azure.containerregistry import ContainerRegistryClient
+
+        env = os.environ if env is None else env
+        self.name = spec.name
+        self.spec = spec
+        self.stats = stats or RequestStats()
+        self._limiter = RateLimiter(spec.requests_per_second)
+        if credential is None:
+            credential = _credential(spec, env)
+        self._enforce_https = spec.url.startswith("https://")
+        self._client = ContainerRegistryClient(
+            spec.url,
+            credential,
+            audience="https://containerregistry.azure.net",
+            connection_timeout=spec.timeout,
+            read_timeout=spec.timeout,
+            retry_total=spec.retries,
+            retry_backoff_factor=0.2,
+            retry_backoff_max=5,
+            connection_verify=spec.ca_bundle or True,
+            raw_request_hook=self._on_request,
+        )
+
+    def _on_request(self, request: PipelineRequest[Any]) -> None:
+        from urllib.parse import urlsplit
+
+        self._limiter.acquire()
+        self.stats.count(_kind_of(urlsplit(request.http_request.url).path))
+
+    def _options(self) -> dict[str, Any]:
+        # azure-containerregistry refuses tokens over plain http unless told otherwise; a
+        # local emulator without TLS needs it, ACR itself is always https.
+        return {} if self._enforce_https else {"enforce_https": False}
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except ClientAuthenticationError as err:
+            raise RegistryAuthError(
+                f"registry {self.name}: {what}: access denied ({_status(err)})"
+            ) from None
+        except ResourceNotFoundError:
+            raise RegistryNotFoundError(f"registry {self.name}: {what}: not found") from None
+        except (ServiceRequestError, ServiceResponseError) as err:
+            raise RegistryUnavailableError(
+                f"registry {self.name}: {what}: {type(err).__name__}"
+            ) from None
+        except HttpResponseError as err:
+            if err.status_code in (429, 500, 502, 503, 504):
+                raise RegistryUnavailableError(
+                    f"registry {self.name}: {what}: HTTP {err.status_code}"
+                    f" after {self.spec.retries + 1} attempts"
+                ) from None
+            raise RegistryError(f"registry {self.name}: {what}: HTTP {err.status_code}") from None
+        except AzureError as err:
+            raise RegistryError(f"registry {self.name}: {what}: {type(err).__name__}") from None
+
+    def list_tags(self, repository: str) -> TagListing:
+        from azure.containerregistry import ArtifactTagOrder
+
+        tags: list[TagInfo] = []
+        pages = 0
+        with self._errors(f"listing tags of {repository}"):
+            paged = self._client.list_tag_properties(
+                repository,
+                order_by=ArtifactTagOrder.LAST_UPDATED_ON_DESCENDING,
+                results_per_page=self.spec.page_size,
+                **self._options(),
+            )
+            for page in paged.by_page():
+                pages += 1
+                tags.extend(
+                    TagInfo(t.name, t.digest, t.created_on, t.last_updated_on) for t in page
+                )
+        return TagListing(repository, tuple(tags), pages)
+
+    def resolve_digest(self, repository: str, tag: str) -> str:
+        with self._errors(f"resolving {repository}:{tag}"):
+            return str(self._client.get_tag_properties(repository, tag, **self._options()).digest)
+
+    def image_config(self, repository: str, reference: str) -> ImageConfig:
+        what = f"reading the config of {repository}:{reference}"
+        with self._errors(what):
+            result = self._client.get_manifest(repository, reference, **self._options())
+            digest, manifest, platform = str(result.digest), dict(result.manifest or {}), ""
+            if result.media_type in INDEX_TYPES or "manifests" in manifest:
+                entry = pick_platform(list(manifest.get("manifests") or []))
+                if entry is None:
+                    raise RegistryError(
+                        f"registry {self.name}: {repository}:{reference} is an empty index"
+                    )
+                plat = entry.get("platform")
+                if isinstance(plat, dict):
+                    platform = f"{plat.get('os', '')}/{plat.get('architecture', '')}"
+                inner = self._client.get_manifest(
+                    repository, str(entry["digest"]), **self._options()
+                )
+                manifest = dict(inner.manifest or {})
+            config_digest = (manifest.get("config") or {}).get("digest")
+            if not isinstance(config_digest, str):
+                raise RegistryError(
+                    f"registry {self.name}: {repository}:{reference} has no image config"
+                )
+            stream = self._client.download_blob(repository, config_digest, **self._options())
+            raw = b"".join(stream)
+        try:
+            config = json.loads(raw)
+        except ValueError:
+            raise RegistryError(f"registry {self.name}: {what}: the config is not JSON") from None
+        labels = (config.get("config") or {}).get("Labels") or {}
+        if not platform and config.get("os"):
+            platform = f"{config.get('os')}/{config.get('architecture', '')}"
+        return ImageConfig(
+            digest=digest,
+            created=parse_created(config.get("created")),
+            labels={str(k): str(v) for k, v in labels.items()},
+            platform=platform,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _credential(spec: RegistrySpec, env: Mapping[str, str]) -> TokenCredential | None:
+    if spec.auth.kind == "azure-default-credential":
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential()
+    if spec.auth.kind == "bearer-token":
+        token = env.get(spec.auth.token_env or "")
+        if not token:
+            raise RegistryAuthError(
+                f"registry {spec.name}: environment variable {spec.auth.token_env} is not set"
+            )
+        return StaticTokenCredential(token)
+    return None
+
+
+def _status(err: HttpResponseError) -> str:
+    return f"HTTP {err.status_code}" if err.status_code else type(err).__name__

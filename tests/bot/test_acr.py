@@ -1,0 +1,224 @@
+"""azure-containerregistry, unmodified, against the ACR emulator in front of the real registry.
+
+The SDK only sends tokens over TLS, so the emulator serves https with a throwaway
+self-signed certificate and the client trusts it through `caBundle` (connection_verify).
+A plain-http endpoint works too: the client then tells the SDK `enforce_https=False`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from azure.containerregistry import ArtifactTagOrder, ContainerRegistryClient
+
+from bot.config_schema import Auth, RegistrySpec
+from bot.errors import RegistryAuthError, RegistryNotFoundError, RegistryUnavailableError
+from bot.registries.acr import AcrRegistry, StaticTokenCredential
+from devstack.acr_emulator import AcrEmulator, start_acr_emulator
+from devstack.registry import Registry
+from tests.bot.oci_push import PushedImage, push_image, push_index
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+AAD_TOKEN = "entra-id-access-token-for-tests"
+
+
+@pytest.fixture(scope="module")
+def repo(registry: Registry) -> tuple[str, dict[str, PushedImage]]:
+    name = f"disc-acr/{uuid.uuid4().hex[:8]}"
+    pushed = {}
+    for i in range(12):
+        tag = f"1.{i}.0"
+        pushed[tag] = push_image(
+            registry.url,
+            name,
+            tag,
+            created=T0 + timedelta(days=i),
+            labels={"io.nightshift.serving-api": "tabular/v1"},
+        )
+    pushed["2.0.0"] = push_index(
+        registry.url,
+        name,
+        "2.0.0",
+        created=T0 - timedelta(days=30),
+        labels={"io.nightshift.serving-api": "tabular/v2"},
+    )
+    return name, pushed
+
+
+@pytest.fixture(scope="module")
+def emulator(registry: Registry) -> Iterator[AcrEmulator]:
+    with start_acr_emulator(registry.url, tls=True, aad_tokens=[AAD_TOKEN]) as emu:
+        yield emu
+
+
+def acr_spec(emulator: AcrEmulator, **overrides: object) -> RegistrySpec:
+    values: dict[str, object] = {
+        "name": "acr",
+        "kind": "acr",
+        "url": emulator.url,
+        "timeout": 5.0,
+        "requests_per_second": 1000.0,
+        "page_size": 5,
+        "retries": 3,
+        "ca_bundle": str(emulator.ca_file) if emulator.ca_file else None,
+    }
+    return RegistrySpec(**(values | overrides))  # type: ignore[arg-type]
+
+
+def test_the_sdk_lists_tag_properties_newest_first_across_pages(
+    emulator: AcrEmulator, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    name, pushed = repo
+    client = ContainerRegistryClient(
+        emulator.url,
+        None,
+        audience="https://containerregistry.azure.net",
+        connection_verify=str(emulator.ca_file),
+    )
+    tags = list(
+        client.list_tag_properties(
+            name, order_by=ArtifactTagOrder.LAST_UPDATED_ON_DESCENDING, results_per_page=5
+        )
+    )
+    assert [t.name for t in tags] == [f"1.{i}.0" for i in reversed(range(12))] + ["2.0.0"]
+    assert all(t.digest == pushed[t.name].digest for t in tags)
+    assert tags[0].created_on == T0 + timedelta(days=11)
+    assert tags[0].last_updated_on == tags[0].created_on
+    props = client.get_tag_properties(name, "2.0.0")
+    assert props.digest == pushed["2.0.0"].digest and props.name == "2.0.0"
+    assert name in list(client.list_repository_names())
+    repository = client.get_repository_properties(name)
+    assert repository.tag_count == 13
+
+
+def test_anonymous_listing_through_the_bot_client(
+    emulator: AcrEmulator, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    name, pushed = repo
+    client = AcrRegistry(acr_spec(emulator))
+    listing = client.list_tags(name)
+    assert listing.pages == 3
+    assert listing.tags[0].name == "1.11.0" and listing.tags[0].digest == pushed["1.11.0"].digest
+    assert listing.tags[0].created == T0 + timedelta(days=11)
+    stats = client.stats.snapshot()
+    # The SDK answers each page's challenge with a token request before re-sending it.
+    assert stats == {"tags": 6, "token": 3}
+
+
+def test_entra_id_token_exchange(
+    emulator: AcrEmulator, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    name, _ = repo
+    spec = acr_spec(emulator, auth=Auth("bearer-token", token_env="ACR_TOKEN"), page_size=100)
+    client = AcrRegistry(spec, env={"ACR_TOKEN": AAD_TOKEN})
+    emulator.reset()
+    assert len(client.list_tags(name).tags) == 13
+    paths = [p.split("?")[0] for _, p in emulator.requests_seen()]
+    assert paths == [
+        "/acr/v1/" + name.replace("/", "%2F") + "/_tags",
+        "/oauth2/exchange",
+        "/oauth2/token",
+        "/acr/v1/" + name.replace("/", "%2F") + "/_tags",
+    ]
+
+
+def test_a_wrong_entra_id_token_is_refused(
+    emulator: AcrEmulator, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    name, _ = repo
+    client = AcrRegistry(acr_spec(emulator), credential=StaticTokenCredential("not-the-token"))
+    with pytest.raises(RegistryAuthError, match="access denied"):
+        client.list_tags(name)
+
+
+def test_anonymous_pull_disabled(
+    registry: Registry, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    with (
+        start_acr_emulator(registry.url, tls=True, anonymous_pull=False) as locked,
+        pytest.raises(RegistryAuthError),
+    ):
+        AcrRegistry(acr_spec(locked)).list_tags(repo[0])
+
+
+def test_reads_the_config_of_a_multi_arch_image_through_the_sdk(
+    emulator: AcrEmulator, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    name, pushed = repo
+    client = AcrRegistry(acr_spec(emulator))
+    config = client.image_config(name, "2.0.0")
+    assert config.digest == pushed["2.0.0"].digest
+    assert config.platform == "linux/amd64"
+    assert config.labels == {"io.nightshift.serving-api": "tabular/v2"}
+    assert config.created == T0 - timedelta(days=30)
+    assert client.resolve_digest(name, "1.3.0") == pushed["1.3.0"].digest
+
+
+def test_push_through_the_proxy_records_the_update_time(
+    emulator: AcrEmulator, registry: Registry, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    import requests
+
+    name, pushed = repo
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides `verify`
+    session.verify = str(emulator.ca_file)
+    token = session.get(
+        f"{emulator.url}/oauth2/token",
+        params={"service": emulator.login_server, "scope": f"repository:{name}:pull,push"},
+        verify=str(emulator.ca_file),
+        timeout=10,
+    ).json()["access_token"]
+    session.headers["Authorization"] = f"Bearer {token}"
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    from tests.bot.oci_push import put_manifest
+
+    put_manifest(
+        emulator.url,
+        name,
+        "1.0.0",
+        pushed["1.11.0"].manifest,
+        pushed["1.11.0"].media_type,
+        session=session,
+    )
+    client = AcrRegistry(acr_spec(emulator, page_size=100))
+    first = client.list_tags(name).tags[0]
+    assert first.name == "1.0.0" and first.digest == pushed["1.11.0"].digest
+    assert first.updated is not None and first.updated >= before
+
+
+def test_sdk_retries_429_honouring_retry_after(
+    emulator: AcrEmulator, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    name, _ = repo
+    client = AcrRegistry(acr_spec(emulator, page_size=100))
+    emulator.inject(429, count=1, retry_after="1")
+    started = time.monotonic()
+    assert len(client.list_tags(name).tags) == 13
+    assert time.monotonic() - started >= 1.0
+
+
+def test_sdk_gives_up_after_the_retry_budget(
+    emulator: AcrEmulator, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    name, _ = repo
+    client = AcrRegistry(acr_spec(emulator, retries=1))
+    emulator.inject(503, count=2)
+    with pytest.raises(RegistryUnavailableError, match="HTTP 503 after 2 attempts"):
+        client.list_tags(name)
+    emulator.reset()
+
+
+def test_unknown_repository(emulator: AcrEmulator) -> None:
+    with pytest.raises(RegistryNotFoundError):
+        AcrRegistry(acr_spec(emulator)).list_tags("disc-acr/nothing-here")
+
+
+def test_plain_http_endpoint(registry: Registry, repo: tuple[str, dict[str, PushedImage]]) -> None:
+    with start_acr_emulator(registry.url, tls=False) as plain:
+        client = AcrRegistry(acr_spec(plain, page_size=100))
+        assert len(client.list_tags(repo[0]).tags) == 13
