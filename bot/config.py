@@ -29,10 +29,12 @@ from bot.config_schema import (
     Bundle,
     Config,
     EnvironmentSpec,
+    GitSettings,
     Hold,
     ImageSpec,
     Mode,
     ModelSpec,
+    PullRequestSettings,
     RegistryKind,
     RegistrySpec,
     RejectedVersion,
@@ -256,7 +258,17 @@ class _Reader:
             root,
             "",
             required=("apiVersion", "environments"),
-            optional=("registries", "images", "models", "bundles", "schedule", "holds", "rejected"),
+            optional=(
+                "registries",
+                "images",
+                "models",
+                "bundles",
+                "schedule",
+                "holds",
+                "rejected",
+                "git",
+                "pullRequests",
+            ),
             what="a mapping with apiVersion and environments",
         )
         if self.text(top["apiVersion"], "apiVersion") != API_VERSION:
@@ -286,6 +298,12 @@ class _Reader:
             schedule=self.schedule(top["schedule"]) if "schedule" in top else None,
             holds=self.holds(top["holds"], env_names, artifacts) if "holds" in top else (),
             rejected=self.rejected(top["rejected"], artifacts) if "rejected" in top else (),
+            git=self.git(top["git"]) if "git" in top else GitSettings(),
+            pull_requests=(
+                self.pull_requests(top["pullRequests"])
+                if "pullRequests" in top
+                else PullRequestSettings()
+            ),
         )
 
     def registry(self, name: str, node: yaml.Node, path: str) -> RegistrySpec:
@@ -678,6 +696,49 @@ class _Reader:
             name = self.text(body["name"], f"{path}.name") if "name" in body else f"{image}+{model}"
             out.append(Bundle(name, image, model))
         return tuple(out)
+
+    def git(self, node: yaml.Node) -> GitSettings:
+        body = self.mapping(node, "git", optional=("url", "branch", "author"))
+        default = GitSettings()
+        url = self.text(body["url"], "git.url") if "url" in body else None
+        if url is not None and re.match(r"^[a-z+]+://[^/@]*:[^/@]*@", url):
+            self.fail(body["url"], "git.url", "a URL without credentials", "it has a password")
+        author = (
+            self.mapping(body["author"], "git.author", required=("name", "email"))
+            if "author" in body
+            else None
+        )
+        email = self.text(author["email"], "git.author.email") if author else default.author_email
+        if "@" not in email:
+            self.fail(author["email"] if author else node, "git.author.email", "an email address")
+        return GitSettings(
+            url=url,
+            branch=self.text(body["branch"], "git.branch") if "branch" in body else "main",
+            author_name=(
+                self.text(author["name"], "git.author.name") if author else default.author_name
+            ),
+            author_email=email,
+        )
+
+    def pull_requests(self, node: yaml.Node) -> PullRequestSettings:
+        body = self.mapping(node, "pullRequests", optional=("repository", "apiUrl", "tokenEnv"))
+        default = PullRequestSettings()
+        repository = None
+        if "repository" in body:
+            repository = self.text(body["repository"], "pullRequests.repository")
+            if not re.match(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", repository):
+                self.fail(body["repository"], "pullRequests.repository", "owner/name")
+        api_url = default.api_url
+        if "apiUrl" in body:
+            api_url = self.text(body["apiUrl"], "pullRequests.apiUrl").rstrip("/")
+            if not api_url.startswith(("https://", "http://")):
+                self.fail(body["apiUrl"], "pullRequests.apiUrl", "an http(s) URL")
+        token_env = default.token_env
+        if "tokenEnv" in body:
+            token_env = self.text(body["tokenEnv"], "pullRequests.tokenEnv")
+            if not _ENV_VAR.match(token_env):
+                self.fail(body["tokenEnv"], "pullRequests.tokenEnv", "an environment variable name")
+        return PullRequestSettings(repository, api_url, token_env)
 
     def schedule(self, node: yaml.Node) -> Schedule:
         body = self.mapping(node, "schedule", required=("at", "timezone"))

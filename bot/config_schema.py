@@ -128,6 +128,29 @@ class RejectedVersion:
 
 
 @dataclass(frozen=True)
+class GitSettings:
+    """Where the GitOps repo lives and who the bot commits as.
+
+    The bot's commits are recognised by this email plus the `Nightshift-Environment`
+    trailer, so changing the email makes earlier bot commits look like a person's.
+    """
+
+    url: str | None = None  # None: the checkout's own `origin` (or $NIGHTSHIFT_REPO_URL)
+    branch: str = "main"
+    author_name: str = "Nightshift Bot"
+    author_email: str = "nightshift-bot@users.noreply.github.com"
+
+
+@dataclass(frozen=True)
+class PullRequestSettings:
+    """The forge that gets promotion pull requests. The token comes from the environment."""
+
+    repository: str | None = None  # owner/name; None: $GITHUB_REPOSITORY
+    api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
+    token_env: str = "GITHUB_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     registries: dict[str, RegistrySpec] = field(hash=False)
@@ -138,6 +161,8 @@ class Config:
     schedule: Schedule | None = None
     holds: tuple[Hold, ...] = ()
     rejected: tuple[RejectedVersion, ...] = ()
+    git: GitSettings = field(default_factory=GitSettings)
+    pull_requests: PullRequestSettings = field(default_factory=PullRequestSettings)
 
     def environment(self, name: str) -> EnvironmentSpec:
         for env in self.environments:
