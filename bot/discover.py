@@ -157,6 +157,11 @@ class Discoverer:
             raise cards
         return [Candidate(model, c.version, c.sha256, c.created, card=c) for c in cards]
 
+    def image_details(self, discovery: Discovery, image: str, tag: str) -> Candidate:
+        """A tag with its config read: build time, labels (serving APIs, revision)."""
+        listed = {c.version: c for c in self.image_candidates(discovery, image)}
+        return self._with_config(image, listed.get(tag) or Candidate(image, tag))
+
     def _with_config(self, image: str, candidate: Candidate) -> Candidate:
         """The candidate with its image config read (once per tag per pass)."""
         spec = self.config.images[image]

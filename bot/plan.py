@@ -244,7 +244,9 @@ def _from_upstream(
         artifact,
         current.version,
         new,
-        (f"{upstream} has run {new.value} for {_human(soaked)} (soak {_human(stage.soak)})",),
+        # The soak *requirement*, not the elapsed time: the reason feeds the PR body, which
+        # must render the same on a re-run minutes later so the PR is not touched.
+        (f"{upstream} has run {new.value} for at least its soak time ({_human(stage.soak)})",),
     )
 
 

@@ -1,0 +1,123 @@
+"""From planned bumps to what gets written: file edits, commit messages and PR summaries.
+
+One `Bump` value feeds all three, so the kustomization diff, the commit message, the PR
+body, `plan` and the JSON report always tell the same story.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.edit import Change, EditResult, apply_changes, bump_image, bump_model
+from bot.errors import ManifestError
+from bot.gate import GateResult
+from bot.git import ENV_TRAILER, ChangeSet
+from bot.pins import Kustomization
+from bot.plan import Bump, Version
+from bot.prbody import ArtifactBump, CheckResult, Link, MetricChange, PromotionSummary
+
+CHANGE_TRAILER = "Nightshift-Change"
+
+
+def edit_for(kustomization: Kustomization, bumps: Sequence[Bump]) -> EditResult:
+    """The minimal edit that pins every bump; nothing is written."""
+    changes: list[Change] = []
+    for bump in bumps:
+        if bump.artifact.kind == "image":
+            pin = kustomization.image(bump.artifact.name).pin
+            changes += bump_image(pin, tag=bump.new.value, digest=bump.new.digest)
+        else:
+            model = kustomization.model
+            if model is None or model.pin.name != bump.artifact.name:
+                raise ManifestError(
+                    f"{kustomization.source}: no model-pin for model {bump.artifact.name!r}"
+                )
+            sha256 = bump.new.digest or model.pin.sha256
+            changes += bump_model(model.pin, version=bump.new.value, sha256=sha256)
+    return apply_changes(kustomization, changes)
+
+
+def _short(version: Version | None) -> str:
+    return version.value if version is not None else "(none)"
+
+
+def describe(bump: Bump) -> str:
+    return f"{bump.artifact} {_short(bump.old)} → {bump.new.value}"
+
+
+def changeset(environment: str, path: str, bumps: Sequence[Bump], edit: EditResult) -> ChangeSet:
+    """One commit for one environment, with trailers that mark it as the bot's."""
+    subject = f"{environment}: " + ", ".join(describe(b) for b in bumps)
+    if len(subject) > 100:
+        subject = f"{environment}: promote {len(bumps)} artifacts"
+    body = "\n".join(
+        f"- {describe(b)}\n" + "".join(f"  - {reason}\n" for reason in b.reasons) for b in bumps
+    )
+    moves = [f"{b.artifact.kind} {b.artifact.name} {_short(b.old)} -> {b.new.value}" for b in bumps]
+    trailers = ((ENV_TRAILER, environment), *((CHANGE_TRAILER, move) for move in moves))
+    files = {posixpath.join(path, f.relpath): f.after for f in edit.files}
+    return ChangeSet(files=files, subject=subject, body=body, trailers=trailers)
+
+
+def summary(
+    environment: str,
+    upstream: str | None,
+    bumps: Sequence[Bump],
+    gate: GateResult,
+    *,
+    now: datetime,
+    source_url: str | None = None,
+) -> PromotionSummary:
+    """The PR body's data: old → new, ages, compare links, metrics, soak and gate results."""
+    artifacts = []
+    for bump in bumps:
+        links: list[Link] = []
+        old_rev = bump.old.revision if bump.old else None
+        if source_url and old_rev and bump.new.revision and old_rev != bump.new.revision:
+            base = source_url.removesuffix(".git").rstrip("/")
+            links.append(Link("compare", f"{base}/compare/{old_rev}...{bump.new.revision}"))
+        elif source_url and bump.new.revision:
+            base = source_url.removesuffix(".git").rstrip("/")
+            links.append(Link("revision", f"{base}/commit/{bump.new.revision}"))
+        metrics: list[MetricChange] = []
+        if bump.artifact.kind == "model":
+            old_metrics = bump.old.metrics if bump.old else {}
+            for name in sorted(set(old_metrics) | set(bump.new.metrics)):
+                metrics.append(
+                    MetricChange(name, old_metrics.get(name), bump.new.metrics.get(name))
+                )
+        artifacts.append(
+            ArtifactBump(
+                kind=bump.artifact.kind,
+                name=bump.artifact.name,
+                old=bump.old.value if bump.old else None,
+                new=bump.new.value,
+                age=(now - bump.new.created) if bump.new.created else None,
+                links=tuple(links),
+                metrics=tuple(metrics),
+                reasons=bump.reasons,
+            )
+        )
+    soak = tuple(
+        CheckResult("soak", True, reason)
+        for bump in bumps
+        for reason in bump.reasons
+        if upstream and reason.startswith(f"{upstream} has run")
+    )
+    gates = (
+        CheckResult(
+            "render + validate (kubectl kustomize, kubernetes-validate --strict)",
+            gate.ok,
+            gate.reason,
+        ),
+    )
+    return PromotionSummary(
+        environment=environment,
+        bumps=tuple(artifacts),
+        source_environment=upstream,
+        soak=soak,
+        gates=gates,
+        manifest_diff=gate.rendered_diff,
+    )

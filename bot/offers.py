@@ -1,0 +1,194 @@
+"""From discovery to the planner's inputs: offers, enriched versions and model checks.
+
+Discovery lists each repository and model once; the policies decide per environment. This
+module only translates those values (`Candidate`, `Decision`) into the planner's own
+(`Version`, `Offer`, `Check`), and says why other candidates were passed over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from bot.candidate import REVISION_LABEL, Candidate, Decision
+from bot.config_schema import Config
+from bot.discover import Discoverer, Discovery
+from bot.errors import BotError
+from bot.plan import Artifact, Check, Offer, Version
+from bot.state import EnvironmentState, IsNewer
+
+MAX_REJECTIONS_SHOWN = 5
+
+
+def version_of(candidate: Candidate) -> Version:
+    card = candidate.card
+    if card is not None:
+        return Version(
+            candidate.version,
+            digest=card.sha256,
+            created=card.created,
+            serving_apis=frozenset({card.serving_api}),
+            metrics=dict(card.metrics),
+        )
+    return Version(
+        candidate.version,
+        digest=candidate.digest,
+        created=candidate.created,
+        serving_apis=candidate.serving_apis or frozenset(),
+        revision=(candidate.labels or {}).get(REVISION_LABEL),
+    )
+
+
+class Catalog:
+    """What discovery knows about specific versions, looked up once per pass."""
+
+    def __init__(self, config: Config, discoverer: Discoverer, discovery: Discovery) -> None:
+        self.config = config
+        self.discoverer = discoverer
+        self.discovery = discovery
+        self.errors: dict[Artifact, str] = {}
+        self._cards: dict[str, dict[str, Candidate]] = {}
+
+    def listing_error(self, artifact: Artifact) -> str | None:
+        try:
+            if artifact.kind == "image":
+                self.discoverer.image_candidates(self.discovery, artifact.name)
+            else:
+                self.discoverer.model_candidates(self.discovery, artifact.name)
+        except BotError as err:
+            return str(err)
+        return None
+
+    def model_versions(self, name: str) -> dict[str, Candidate]:
+        if name not in self._cards:
+            try:
+                listed = self.discoverer.model_candidates(self.discovery, name)
+            except BotError:
+                listed = []
+            self._cards[name] = {c.version: c for c in listed}
+        return self._cards[name]
+
+    def enrich(self, artifact: Artifact, version: Version) -> Version:
+        """Fill in what the pin does not say: metrics and API for models, labels for images."""
+        if artifact.kind == "model":
+            known = self.model_versions(artifact.name).get(version.value)
+            if known is None:
+                return version
+            full = version_of(known)
+            return replace(full, digest=version.digest or full.digest)
+        if artifact.name not in self.config.images:
+            return version
+        try:
+            details = self.discoverer.image_details(self.discovery, artifact.name, version.value)
+        except BotError:
+            return version  # unknown labels never refuse a promotion on their own
+        full = version_of(details)
+        return replace(full, digest=version.digest or full.digest)
+
+
+def offer_from(decision: Decision, artifact: Artifact, is_newer: IsNewer) -> Offer:
+    """The chosen candidate as an offer, with why newer candidates were passed over."""
+    passed_over = [
+        f"{r.candidate.version}: {r.reason}"
+        for r in decision.rejected
+        if decision.chosen is None
+        or is_newer(artifact, r.candidate.version, decision.chosen.version)
+    ]
+    shown = passed_over[:MAX_REJECTIONS_SHOWN]
+    if len(passed_over) > len(shown):
+        shown.append(f"and {len(passed_over) - len(shown)} more")
+    note = decision.reason + (" — passed over " + "; ".join(shown) if shown else "")
+    chosen = (version_of(decision.chosen),) if decision.chosen is not None else ()
+    return Offer(artifact, chosen, note)
+
+
+def newest_offers(
+    config: Config,
+    catalog: Catalog,
+    state: EnvironmentState,
+    *,
+    now: datetime,
+    is_newer: IsNewer,
+) -> dict[Artifact, Offer]:
+    """Decide every artifact a `source: newest` environment pins.
+
+    The model is decided first; the image must then support the serving API of the model
+    the environment will run. Rolled-back versions are excluded with their reason.
+    """
+    offers: dict[Artifact, Offer] = {}
+    excluded = {
+        artifact: dict.fromkeys(versions, "a person rolled back from it here")
+        for artifact, versions in state.rolled_back.items()
+    }
+    model_api: str | None = None
+    for artifact, running in sorted(state.running.items()):
+        if artifact.kind != "model" or artifact.name not in config.models:
+            continue
+        error = catalog.listing_error(artifact)
+        if error:
+            offers[artifact] = Offer(artifact, (), error)
+            catalog.errors[artifact] = error
+            continue
+        current = catalog.enrich(artifact, running.version)
+        decision = catalog.discoverer.decide_model(
+            catalog.discovery,
+            artifact.name,
+            now=now,
+            environment=state.name,
+            current=current.metrics or None,
+            excluded=excluded.get(artifact),
+        )
+        offers[artifact] = offer_from(decision, artifact, is_newer)
+        best = decision.chosen.card if decision.chosen is not None else None
+        chosen_api = best.serving_api if best is not None else None
+        model_api = chosen_api or next(iter(current.serving_apis), None)
+    for artifact in sorted(state.running):
+        if artifact.kind != "image":
+            continue
+        if artifact.name not in config.images:
+            offers[artifact] = Offer(artifact, (), "not in promotion.yaml's images")
+            continue
+        error = catalog.listing_error(artifact)
+        if error:
+            offers[artifact] = Offer(artifact, (), error)
+            catalog.errors[artifact] = error
+            continue
+        try:
+            decision = catalog.discoverer.decide_image(
+                catalog.discovery,
+                artifact.name,
+                now=now,
+                excluded=excluded.get(artifact),
+                required_api=model_api,
+            )
+        except BotError as err:
+            offers[artifact] = Offer(artifact, (), str(err))
+            catalog.errors[artifact] = str(err)
+            continue
+        offer = offer_from(decision, artifact, is_newer)
+        if offer.candidates:
+            # Listings rarely carry digests: read the chosen tag's config (one request).
+            chosen = catalog.enrich(artifact, offer.candidates[0])
+            offer = replace(offer, candidates=(chosen,))
+        offers[artifact] = offer
+    return offers
+
+
+def model_gates_check(config: Config, catalog: Catalog) -> Check:
+    """Downstream environments re-check a model against their own gates (e.g. prod's)."""
+
+    def check(env: str, artifact: Artifact, old: Version | None, new: Version) -> str | None:
+        if artifact.kind != "model" or artifact.name not in config.models:
+            return None
+        spec = config.models[artifact.name]
+        extra = config.environment(env).gates.get(artifact.name)
+        gates = spec.gates.merged(extra) if extra else spec.gates
+        metrics: Mapping[str, float] = new.metrics
+        if not metrics:
+            known = catalog.model_versions(artifact.name).get(new.value)
+            metrics = known.card.metrics if known is not None and known.card else {}
+        failures = gates.failures(metrics, old.metrics if old and old.metrics else None)
+        return "; ".join(failures) or None
+
+    return check

@@ -1,0 +1,57 @@
+"""Which of two versions is newer, by the artifact's own policy.
+
+The planner never moves an environment backwards, and rollback detection needs to know
+that a person moved a pin to an *older* version; both ask the policy from the config, so
+"newer" means the same thing everywhere (semver precedence, numeric order, build time...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from bot.candidate import Candidate, Keyed
+from bot.config_schema import Config
+from bot.plan import Artifact
+from bot.policies import Policy, TagFilter
+
+
+def _rank(
+    policy: Policy, tag_filter: TagFilter | None, name: str, versions: list[str],
+    created: Mapping[str, datetime],
+) -> list[str]:  # fmt: skip
+    candidates = [Candidate(name, v, created=created.get(v)) for v in versions]
+    if tag_filter is not None:
+        kept, _ = tag_filter.apply(candidates)
+    else:
+        kept = [Keyed(c.version, c) for c in candidates]
+    if policy.needs_build_time and any(k.candidate.created is None for k in kept):
+        return []
+    return [k.candidate.version for k in policy.rank(kept).ordered]
+
+
+def newer_by_policy(
+    config: Config, created: Mapping[str, datetime] | None = None
+) -> Callable[[Artifact, str, str], bool]:
+    """is_newer(artifact, a, b): does `a` rank ahead of `b`?
+
+    A version the policy cannot place (filtered out, outside the range, unknown build time)
+    is never newer than one it can; when neither can be placed, neither is newer.
+    """
+    known = created or {}
+
+    def is_newer(artifact: Artifact, a: str, b: str) -> bool:
+        if a == b:
+            return False
+        if artifact.kind == "image" and artifact.name in config.images:
+            spec = config.images[artifact.name]
+            order = _rank(spec.policy, spec.filter, artifact.name, [a, b], known)
+        elif artifact.kind == "model" and artifact.name in config.models:
+            order = _rank(config.models[artifact.name].policy, None, artifact.name, [a, b], known)
+        else:
+            return False
+        if a not in order:
+            return False
+        return b not in order or order.index(a) < order.index(b)
+
+    return is_newer
