@@ -1,0 +1,217 @@
+"""`python -m bot`: plan, run, serve, pin and status (DESIGN.md, "Command lines").
+
+Exit codes: 0 success, including "nothing to do"; 1 when some item failed (the rest still
+went through); 2 for bad usage or configuration. Errors are one line; `--debug` adds the
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.errors import BotError, ConfigError
+
+EPILOG = """\
+environment:
+  NIGHTSHIFT_REPO_URL      GitOps repository to clone when --repo is not a checkout yet
+  NIGHTSHIFT_GIT_TOKEN     token for HTTPS git (user NIGHTSHIFT_GIT_USERNAME, default
+                           x-access-token); or NIGHTSHIFT_GIT_SSH_KEY for SSH
+  GITHUB_TOKEN             token for promotion pull requests (pullRequests.tokenEnv)
+  GITHUB_API_URL           GitHub API root, e.g. https://HOST/api/v3 for Enterprise
+  AZURE_STORAGE_CONNECTION_STRING, MODEL_STORE
+                           model store credentials and default store URL
+
+exit codes: 0 ok (also: nothing to do), 1 some item failed, 2 bad usage or configuration
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Nightshift's promotion bot: promotes image and model pins through "
+        "environments/<env>/ by commits and pull requests.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser, *, env: bool = True, json: bool = True) -> None:
+        p.add_argument("--repo", type=Path, default=Path(), help="GitOps checkout (default: .)")
+        if env:
+            p.add_argument(
+                "--env", action="append", default=[], metavar="E",
+                help="only this environment (repeatable; default: all)",
+            )  # fmt: skip
+        if json:
+            p.add_argument("--json", action="store_true", help="print a JSON report")
+
+    def with_url(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--url",
+            default=os.environ.get("NIGHTSHIFT_REPO_URL"),
+            help="clone from this URL when --repo is not a checkout ($NIGHTSHIFT_REPO_URL)",
+        )
+
+    p = sub.add_parser("plan", help="show what would change, and why", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    common(p)
+    with_url(p)
+    p = sub.add_parser("run", help="do one promotion pass now", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    common(p)
+    with_url(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="edit and gate, but commit, push and open nothing")  # fmt: skip
+    p = sub.add_parser(
+        "serve",
+        help="run passes nightly on the schedule in promotion.yaml",
+        description="Runs a pass every day at schedule.at in schedule.timezone; SIGTERM stops "
+        "it after the current pass. Logs the next run time.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(p, env=False, json=False)
+    with_url(p)
+    p.add_argument("--run-now", action="store_true", help="also run one pass at start")
+    p = sub.add_parser(
+        "pin",
+        help="pin an image or model by hand (manual promotion or rollback)",
+        description="Edits environments/ENV/kustomization.yaml with the same minimal editor "
+        "and gate as the bot. With --commit, commits as you: a rollback made this way sticks.",
+    )
+    p.add_argument("environment", metavar="ENV")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image", metavar="NAME=TAG[@sha256:HEX]")
+    what.add_argument("--model", metavar="NAME=VERSION")
+    p.add_argument("--sha256", metavar="HEX", help="the model's sha256 (default: its model card)")
+    p.add_argument(
+        "--store", metavar="URL", help="model store for the card (default: config or $MODEL_STORE)"
+    )
+    p.add_argument("--repo", type=Path, default=Path(), help="GitOps checkout (default: .)")
+    p.add_argument("--commit", action="store_true", help="commit the change as you")
+    p.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
+    p = sub.add_parser("status", help="what each environment runs, since when, set by whom")
+    common(p, env=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("azure", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return _dispatch(args)
+    except ConfigError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BotError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # an unexpected failure is still one line without --debug
+        if args.debug:
+            raise
+        from modelstore.errors import ModelStoreError
+
+        if isinstance(err, ModelStoreError):
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"error: internal error: {type(err).__name__}: {err} (rerun with --debug)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in ("plan", "run"):
+        return _plan_or_run(args)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "pin":
+        return _pin(args)
+    return _status(args)
+
+
+def _plan_or_run(args: argparse.Namespace) -> int:
+    from bot.report import render_table, to_json
+    from bot.run import PassOptions, run_pass
+
+    options = PassOptions(
+        repo=args.repo.resolve(),
+        url=args.url,
+        environments=tuple(args.env),
+        write=args.command == "run",
+        dry_run=getattr(args, "dry_run", False),
+    )
+    report = run_pass(options)
+    print(to_json(report) if args.json else render_table(report), end="")
+    return report.exit_code
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot.config import load_config
+    from bot.report import render_table
+    from bot.run import CONFIG_PATH, PassOptions, run_pass
+    from bot.serve import Nightly, serve, stop_on_signals
+
+    repo = args.repo.resolve()
+    options = PassOptions(repo=repo, url=args.url)
+    if not (repo / CONFIG_PATH).exists():
+        if not args.url:
+            raise ConfigError(f"{repo / CONFIG_PATH}: no such file, and no --url to clone from")
+        run_pass(PassOptions(repo=repo, url=args.url, write=False))  # clone, then read
+    config = load_config(repo / CONFIG_PATH)
+    if config.schedule is None:
+        raise ConfigError(f"{config.path}: `serve` needs a schedule (at, timezone)")
+
+    def one_pass() -> int:
+        report = run_pass(options)
+        sys.stderr.write(render_table(report))
+        return report.exit_code
+
+    at = config.schedule.at.strftime("%H:%M")
+    nightly = Nightly(one_pass, at, config.schedule.timezone.key)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    return serve(nightly, stop, run_now=args.run_now)
+
+
+def _pin(args: argparse.Namespace) -> int:
+    from bot.edit import render_changes
+    from bot.pin import PinRequest, pin
+
+    request = PinRequest(args.environment, args.image, args.model, args.sha256, args.store)
+    result = pin(args.repo.resolve(), request, commit=args.commit, dry_run=args.dry_run)
+    if not result.edit.changed:
+        print(f"{args.environment}: already pinned; nothing to do")
+        return 0
+    print(render_changes(result.edit.changes))
+    if result.commit:
+        print(f"committed {result.commit[:12]} (push it, or open a pull request)")
+    elif args.dry_run:
+        print("dry run: nothing written")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from bot.status import collect, render, to_json
+
+    rows, errors = collect(args.repo.resolve())
+    print(to_json(rows, errors) if args.json else render(rows, errors, datetime.now(UTC)), end="")
+    return 1 if errors else 0

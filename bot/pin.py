@@ -1,0 +1,172 @@
+"""`bot pin`: a person's manual promotion or rollback, through the same minimal editor.
+
+It works on any repository with `environments/<env>/kustomization.yaml`, with or without
+`promotion.yaml`. The edit is gated (rendered and validated) like the bot's own. With
+`--commit` it is committed as the person running it, *without* the bot's trailer, so the
+history records a person's decision: a rollback made this way sticks, and the bot will not
+promote the version rolled back from again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from bot.config import load_config
+from bot.edit import Change, EditResult, apply_changes, bump_image, bump_model, write_files
+from bot.errors import BotError, ConfigError, GitError
+from bot.gate import GateResult, gate_environment
+from bot.git import ChangeSet, Identity, open_checkout
+from bot.pins import load_kustomization
+
+CONFIG_PATH = Path("environments") / "promotion.yaml"
+PIN_TRAILER = "Nightshift-Pin"
+_IMAGE = re.compile(
+    r"^(?P<name>[^=\s]+)=(?P<tag>[\w][\w.-]{0,127})(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+_MODEL = re.compile(r"^(?P<name>[^=\s]+)=(?P<version>[0-9A-Za-z.+-]+)$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class PinRequest:
+    environment: str
+    image: str | None = None  # NAME=TAG[@sha256:HEX]
+    model: str | None = None  # NAME=VERSION
+    sha256: str | None = None
+    store: str | None = None
+
+
+@dataclass(frozen=True)
+class PinResult:
+    environment: str
+    edit: EditResult
+    gate: GateResult | None
+    commit: str | None = None
+
+
+def _env_dir(repo: Path, environment: str) -> tuple[Path, str | None]:
+    """The environment's folder and the model store the config names for its model."""
+    config_file = repo / CONFIG_PATH
+    if config_file.exists():
+        config = load_config(config_file)
+        try:
+            spec = config.environment(environment)
+        except KeyError:
+            known = ", ".join(e.name for e in config.environments)
+            raise ConfigError(
+                f"unknown environment {environment!r}; {config_file} has {known}"
+            ) from None
+        return repo / spec.path, None
+    folder = repo / "environments" / environment
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no such environment folder")
+    return folder, None
+
+
+def _model_store(repo: Path, name: str, store: str | None) -> str | None:
+    if store:
+        return store
+    config_file = repo / CONFIG_PATH
+    if config_file.exists():
+        config = load_config(config_file)
+        if name in config.models and config.models[name].store:
+            return config.models[name].store
+    return os.environ.get("MODEL_STORE")
+
+
+def _sha256_from_store(url: str, name: str, version: str) -> str:
+    from modelstore.store import open_store
+
+    from modelstore.errors import ModelStoreError
+
+    try:
+        return open_store(url).card(name, version).sha256
+    except ModelStoreError as err:
+        raise BotError(f"cannot read the card of {name} {version}: {err}") from None
+
+
+def changes_for(repo: Path, request: PinRequest, env_dir: Path) -> tuple[Change, ...]:
+    if (request.image is None) == (request.model is None):
+        raise ConfigError(
+            "give exactly one of --image NAME=TAG[@sha256:HEX] or --model NAME=VERSION"
+        )
+    kustomization = load_kustomization(env_dir)
+    if request.image is not None:
+        match = _IMAGE.match(request.image)
+        if match is None:
+            raise ConfigError(
+                f"--image {request.image!r}: expected NAME=TAG or NAME=TAG@sha256:<64 hex>"
+            )
+        pin = kustomization.image(match["name"]).pin
+        return bump_image(pin, tag=match["tag"], digest=match["digest"])
+    assert request.model is not None
+    match = _MODEL.match(request.model)
+    if match is None:
+        raise ConfigError(f"--model {request.model!r}: expected NAME=VERSION")
+    model = kustomization.model
+    if model is None or model.pin.name != match["name"]:
+        pinned = model.pin.name if model else "none"
+        raise ConfigError(f"{kustomization.source}: pins model {pinned}, not {match['name']!r}")
+    sha256 = request.sha256
+    if sha256 is not None and not _SHA256.match(sha256):
+        raise ConfigError("--sha256 must be 64 lowercase hex digits")
+    store = _model_store(repo, match["name"], request.store)
+    if store is not None:
+        carded = _sha256_from_store(store, match["name"], match["version"])
+        if sha256 is not None and sha256 != carded:
+            raise BotError(
+                f"--sha256 does not match the model card of {match['name']} {match['version']}"
+                f" ({carded}); refusing to pin a model the store would not serve"
+            )
+        sha256 = carded
+    if sha256 is None:
+        raise ConfigError(
+            "give --sha256, or a model store (--store, promotion.yaml or $MODEL_STORE)"
+        )
+    return bump_model(model.pin, version=match["version"], sha256=sha256)
+
+
+def _person(repo: Path) -> Identity:
+    try:
+        signature = pygit2.Repository(str(repo)).default_signature
+    except (KeyError, pygit2.GitError):
+        raise GitError(
+            "set who you are first: git config user.name 'Your Name' && "
+            "git config user.email you@example.com"
+        ) from None
+    return Identity(signature.name, signature.email)
+
+
+def pin(
+    repo: Path, request: PinRequest, *, commit: bool = False, dry_run: bool = False
+) -> PinResult:
+    env_dir, _ = _env_dir(repo, request.environment)
+    changes = changes_for(repo, request, env_dir)
+    edit = apply_changes(load_kustomization(env_dir), changes)
+    if not edit.changed:
+        return PinResult(request.environment, edit, None)
+    gate = gate_environment(repo, request.environment, edit)
+    if not gate.ok:
+        raise BotError(f"refusing the pin: {request.environment} would not render: {gate.reason}")
+    if dry_run:
+        return PinResult(request.environment, edit, gate)
+    if not commit:
+        write_files(env_dir, edit)
+        return PinResult(request.environment, edit, gate)
+    identity = _person(repo)
+    relative = env_dir.relative_to(repo).as_posix()
+    moves = ", ".join(f"{c.target} {c.field} {c.old} → {c.new}" for c in edit.changes)
+    change = ChangeSet(
+        files={f"{relative}/{f.relpath}": f.after for f in edit.files},
+        subject=f"{request.environment}: pin {moves}"[:100],
+        body="Pinned by hand with `python -m bot pin`.",
+        trailers=((PIN_TRAILER, request.environment),),
+    )
+    with open_checkout(repo) as checkout:
+        oid = checkout.commit(change, identity)
+    return PinResult(request.environment, edit, gate, str(oid) if oid else None)
