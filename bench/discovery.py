@@ -33,8 +33,8 @@ from bot.config import parse_config
 from bot.config_schema import Config
 from bot.decide import decide_image
 from bot.discover import Discoverer
+from devstack.oci_push import push_image, tag_existing
 from devstack.registry import start_registry
-from tests.bot.oci_push import push_image, tag_existing
 
 NOW = datetime.now(UTC)
 T = TypeVar("T")

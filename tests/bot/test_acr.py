@@ -19,8 +19,8 @@ from bot.config_schema import Auth, RegistrySpec
 from bot.errors import RegistryAuthError, RegistryNotFoundError, RegistryUnavailableError
 from bot.registries.acr import AcrRegistry, StaticTokenCredential
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
+from devstack.oci_push import PushedImage, push_image, push_index
 from devstack.registry import Registry
-from tests.bot.oci_push import PushedImage, push_image, push_index
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 AAD_TOKEN = "entra-id-access-token-for-tests"
@@ -175,7 +175,7 @@ def test_push_through_the_proxy_records_the_update_time(
     ).json()["access_token"]
     session.headers["Authorization"] = f"Bearer {token}"
     before = datetime.now(UTC) - timedelta(seconds=1)
-    from tests.bot.oci_push import put_manifest
+    from devstack.oci_push import put_manifest
 
     put_manifest(
         emulator.url,

@@ -15,9 +15,9 @@ from bot.config_schema import Config
 from bot.discover import Discoverer, Discovery
 from bot.errors import RegistryNotFoundError
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
+from devstack.oci_push import push_image, push_index
 from devstack.registry import Registry
 from modelstore.card import ModelCard, TensorSpec
-from tests.bot.oci_push import push_image, push_index
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 V1 = {"io.nightshift.serving-api": "tabular/v1"}

@@ -19,8 +19,8 @@ from bot.errors import RegistryAuthError, RegistryNotFoundError, RegistryUnavail
 from bot.registries.oci import OciRegistry, next_link, parse_challenge
 from bot.registries.transport import retry_after_seconds
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
+from devstack.oci_push import PushedImage, push_image, push_index, tag_existing
 from devstack.registry import Registry
-from tests.bot.oci_push import PushedImage, push_image, push_index, tag_existing
 
 CREATED = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
 LABELS = {
