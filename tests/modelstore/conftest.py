@@ -96,7 +96,7 @@ class RawStore(Protocol):
     def write(self, key: str, data: bytes) -> None: ...
     def read(self, key: str) -> bytes: ...
     def delete(self, key: str) -> None: ...
-    def keys(self) -> list[str]: ...
+    def listing(self) -> list[str]: ...
 
 
 class RawFolder:
@@ -114,7 +114,7 @@ class RawFolder:
     def delete(self, key: str) -> None:
         (self.root / key).unlink()
 
-    def keys(self) -> list[str]:
+    def listing(self) -> list[str]:
         if not self.root.exists():
             return []
         return sorted(
@@ -137,7 +137,7 @@ class RawContainer:
     def delete(self, key: str) -> None:
         self.container.delete_blob(key)
 
-    def keys(self) -> list[str]:
+    def listing(self) -> list[str]:
         if not self.container.exists():
             return []
         return sorted(str(b.name) for b in self.container.list_blobs())

@@ -23,13 +23,13 @@ def test_publishing_a_version_twice_is_refused(
 ) -> None:
     store = target.open()
     store.publish(models.logistic.path, name="iris", version="1.0.0", metrics={"accuracy": 0.9})
-    before = {key: target.raw.read(key) for key in target.raw.keys()}
+    before = {key: target.raw.read(key) for key in target.raw.listing()}
 
     second: Model = getattr(models, again)
-    with pytest.raises(VersionExistsError, match="iris 1.0.0 is already published"):
+    with pytest.raises(VersionExistsError, match=r"iris 1\.0\.0 is already published"):
         store.publish(second.path, name="iris", version="1.0.0", metrics={"accuracy": 0.1})
 
-    assert {key: target.raw.read(key) for key in target.raw.keys()} == before
+    assert {key: target.raw.read(key) for key in target.raw.listing()} == before
 
 
 RACER = """
@@ -41,30 +41,24 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
+def _racer(target: StoreTarget, start_at: float, artifact: Path) -> subprocess.Popen[str]:
+    argv = ["publish", str(artifact), "--name", "iris", "--version", "2.0.0"]
+    return subprocess.Popen(
+        [sys.executable, "-c", RACER, str(start_at), *argv],
+        env=target.process_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_two_processes_publishing_one_version_exactly_one_wins(
     target: StoreTarget, models: Models, tmp_path: Path
 ) -> None:
     """Both processes import first, then start publishing at the same instant."""
     start_at = time.time() + 3.0
     racers = {
-        model.sha256: subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                RACER,
-                str(start_at),
-                "publish",
-                str(model.path),
-                "--name",
-                "iris",
-                "--version",
-                "2.0.0",
-            ],
-            env=target.process_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
+        model.sha256: _racer(target, start_at, model.path)
         for model in (models.logistic, models.forest)
     }
     outcomes = {sha: (p.wait(timeout=60), *p.communicate()) for sha, p in racers.items()}

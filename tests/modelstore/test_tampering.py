@@ -98,7 +98,7 @@ def test_a_missing_version_fails_and_creates_nothing(
     store = target.open()
     store.publish(models.forest.path, name="iris", version="1.1.0", metrics={})
     dest = tmp_path / "dest"
-    with pytest.raises(NotFoundError, match="iris 9.9.9 is not published"):
+    with pytest.raises(NotFoundError, match=r"iris 9\.9\.9 is not published"):
         store.fetch("iris", "9.9.9", models.forest.sha256, dest)
     assert not dest.exists()
 
