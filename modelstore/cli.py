@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         # The SDK logs each retry as a warning; the one-line error says it all.
         logging.getLogger("azure").setLevel(logging.CRITICAL)
     try:
-        store = open_store(getattr(args, "store", None))
-        return _COMMANDS[args.command](store, args)
+        with open_store(getattr(args, "store", None)) as store:
+            return _COMMANDS[args.command](store, args)
     except ModelStoreError as err:
         if debug:
             traceback.print_exc()

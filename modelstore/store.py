@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from modelstore import catalog
 from modelstore import fetch as fetching
@@ -38,6 +38,16 @@ class ModelStore:
     @property
     def location(self) -> str:
         return self.backend.location
+
+    def close(self) -> None:
+        """Release the backend's connections (Blob keeps a pool of keep-alive sockets)."""
+        self.backend.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def publish(
         self,

@@ -91,6 +91,10 @@ class Backend(Protocol):
         """Create the store itself (folder or container) if missing, before a first write."""
         ...
 
+    def close(self) -> None:
+        """Release connections; the backend is not used afterwards."""
+        ...
+
 
 class Hasher:
     """sha256 (what pins name), plus MD5 for Blob's Content-MD5, over one pass of the bytes."""

@@ -50,7 +50,6 @@ from azure.storage.blob import (
     BlobBlock,
     BlobClient,
     BlobServiceClient,
-    ContainerClient,
     ContentSettings,
     LinearRetry,
 )
@@ -133,7 +132,7 @@ def connect(url: BlobStoreURL, *, connection_string: str | None, budget: Budget)
         credential = DefaultAzureCredential()
         service = BlobServiceClient(url.account_url, credential=credential, **options)
         location = url.display
-    return BlobBackend(service.get_container_client(url.container), location, budget)
+    return BlobBackend(service, url.container, location, budget)
 
 
 def _endpoint(url: str) -> str:
@@ -143,8 +142,11 @@ def _endpoint(url: str) -> str:
 
 
 class BlobBackend:
-    def __init__(self, container: ContainerClient, location: str, budget: Budget) -> None:
-        self._container = container
+    def __init__(
+        self, service: BlobServiceClient, container: str, location: str, budget: Budget
+    ) -> None:
+        self._service = service  # owns the connection pool that `close` releases
+        self._container = service.get_container_client(container)
         self._location = location
         self._budget = budget
         self._container_checked = False
@@ -152,6 +154,9 @@ class BlobBackend:
     @property
     def location(self) -> str:
         return self._location
+
+    def close(self) -> None:
+        self._service.close()
 
     def ensure_exists(self) -> None:
         if self._container_checked:

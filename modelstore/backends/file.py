@@ -50,6 +50,9 @@ class FileBackend:
                 f"store {self.location} does not exist (no folder {self.root})"
             )
 
+    def close(self) -> None:
+        pass  # nothing is held open between calls
+
     def ensure_exists(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)

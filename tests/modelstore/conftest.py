@@ -7,9 +7,10 @@ past the model store, to set up what a crash, a hand edit or an attacker would l
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -149,9 +150,12 @@ class StoreTarget:
     url: str
     raw: RawStore
     env: dict[str, str] = field(default_factory=dict)
+    opened: list[ModelStore] = field(default_factory=list)
 
     def open(self, budget: Budget | None = None) -> ModelStore:
-        return open_store(self.url, environ=self.env, budget=budget)
+        store = open_store(self.url, environ=self.env, budget=budget)
+        self.opened.append(store)  # closed at teardown: idle keep-alives slow Azurite's exit
+        return store
 
     def process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Environment for a `python -m modelstore` subprocess using this store."""
@@ -160,19 +164,28 @@ class StoreTarget:
 
 
 @pytest.fixture(params=["file", "blob"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> StoreTarget:
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreTarget]:
     if request.param == "file":
         root = tmp_path / "store"
-        return StoreTarget(kind="file", url=root.as_uri(), raw=RawFolder(root))
+        made = StoreTarget(kind="file", url=root.as_uri(), raw=RawFolder(root))
+        yield made
+        return
     azurite: Azurite = request.getfixturevalue("azurite")
     container: str = request.getfixturevalue("blob_container")
-    service = BlobServiceClient.from_connection_string(azurite.connection_string)
-    return StoreTarget(
-        kind="blob",
-        url=f"azure://{container}",
-        raw=RawContainer(service.get_container_client(container)),
-        env={"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string},
-    )
+    with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
+        made = StoreTarget(
+            kind="blob",
+            url=f"azure://{container}",
+            raw=RawContainer(service.get_container_client(container)),
+            env={"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string},
+        )
+        yield made
+        for store in made.opened:
+            store.close()
+    # The SDK does not hand a connection back to its pool after an error response (a 404
+    # from exists(), say), so closing the client misses it until the response object is
+    # collected; an open keep-alive makes Azurite's shutdown wait. Collect it now.
+    gc.collect()
 
 
 def files_in(folder: Path) -> dict[str, bytes]:
