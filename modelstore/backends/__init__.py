@@ -5,7 +5,8 @@ slash-separated keys and offers exactly what immutability and verification need:
 
 - `create` streams a new object in, hashing as it goes, and succeeds only if no object
   with that key exists (a conditional create), so two racing writers cannot both win;
-- `read` and `read_many` return small objects (cards), `chunks` streams a large one;
+- `read` and `read_many` return small objects (cards), `download` streams a large one
+  into a `Sink` (which may receive parallel ranges out of order);
 - `list` enumerates keys under a prefix in one pass, so listing versions is not one round
   trip per version.
 
@@ -15,7 +16,7 @@ slash-separated keys and offers exactly what immutability and verification need:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -51,6 +52,17 @@ class StoredObject:
     size: int
 
 
+class Sink(Protocol):
+    """Where a download goes. Ranges may arrive out of order (parallel downloads) but never
+    overlap, and calls are never concurrent. Raising from either method aborts the download."""
+
+    def begin(self, size: int) -> None:
+        """Called once, before any bytes, with the stored object's size."""
+        ...
+
+    def write_at(self, offset: int, data: bytes) -> None: ...
+
+
 class Backend(Protocol):
     """The storage primitives; `modelstore.backends.file` and `.blob` implement them."""
 
@@ -75,8 +87,8 @@ class Backend(Protocol):
         """Several small objects at once (concurrently where that saves time)."""
         ...
 
-    def chunks(self, key: str) -> Generator[bytes, None, None]:
-        """The object's bytes in order, streamed; NotFoundError if absent."""
+    def download(self, key: str, sink: Sink) -> None:
+        """Stream the object into `sink`: `begin(size)` first, then every byte once."""
         ...
 
     def stored_sha256(self, key: str) -> str | None:

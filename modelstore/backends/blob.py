@@ -8,10 +8,10 @@ conditional commit lets exactly one writer win. Every block and every single-sho
 carries a transactional Content-MD5 (`validate_content=True`) that the service checks, and
 the committed blob records the whole object's MD5 (Content-MD5) and sha256 (metadata).
 
-Reads. `chunks` downloads fixed-size ranges on a small thread pool, pinned to the blob's
-ETag (If-Match), and yields them in order, so the caller hashes and writes while later
-ranges are still in flight: a large artifact streams through bounded memory
-(`concurrency` x 4 MiB) at close to the SDK's parallel download speed.
+Reads. `download` is the SDK's own parallel ranged download (`readinto`, 4 MiB ranges,
+pinned to the first response's ETag), pointed at a positional writer instead of a file:
+the sink writes each range at its offset and hashes whatever prefix is complete, so a large
+artifact streams through bounded memory at the SDK's own download speed.
 
 Listing. One `List Blobs` by prefix returns every object of a model, and the cards are then
 read concurrently (`read_many`). That is two round-trip times for any number of versions,
@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -60,6 +60,7 @@ from modelstore.backends import (
     Hasher,
     ObjectExistsError,
     Progress,
+    Sink,
     StoredObject,
     read_chunks,
 )
@@ -253,38 +254,15 @@ class BlobBackend:
         with ThreadPoolExecutor(workers, thread_name_prefix="cards") as pool:
             return dict(zip(wanted, pool.map(self.read, wanted), strict=True))
 
-    def chunks(self, key: str) -> Generator[bytes, None, None]:
-        blob = self._container.get_blob_client(key)
+    def download(self, key: str, sink: Sink) -> None:
         with self._errors(f"reading {key}"):
-            properties = blob.get_blob_properties()
-            size, etag = int(properties.size), str(properties.etag)
-
-            def download(offset: int) -> bytes:
-                return blob.download_blob(
-                    offset=offset,
-                    length=min(CHUNK, size - offset),
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                ).readall()
-
-            offsets = iter(range(0, size, CHUNK))
-            window = self._budget.concurrency
-            pending: deque[Future[bytes]] = deque()
-            with ThreadPoolExecutor(window, thread_name_prefix="ranges") as pool:
-                try:
-                    for offset in offsets:
-                        pending.append(pool.submit(download, offset))
-                        if len(pending) >= window:
-                            break
-                    while pending:
-                        data = pending.popleft().result()
-                        following = next(offsets, None)
-                        if following is not None:
-                            pending.append(pool.submit(download, following))
-                        yield data
-                finally:
-                    for future in pending:
-                        future.cancel()
+            # The first request returns the first range and the blob's size; the SDK then
+            # fetches the rest in parallel, pinned to the first response's ETag (If-Match).
+            downloader = self._container.get_blob_client(key).download_blob(
+                max_concurrency=self._budget.concurrency
+            )
+            sink.begin(int(downloader.size))
+            downloader.readinto(_PositionalWriter(sink))  # type: ignore[arg-type]
 
     def stored_sha256(self, key: str) -> str | None:
         with self._errors(f"reading {key}"):
@@ -335,6 +313,35 @@ class BlobBackend:
             ) from None
         except AzureError as err:
             raise StoreUnavailableError(f"{doing}: {self.location}: {_first_line(err)}") from None
+
+
+class _PositionalWriter:
+    """The seekable stream the SDK's parallel `readinto` needs, writing into a `Sink`.
+
+    The SDK writes each range as seek(offset) + write(data) under its own lock, so every
+    write here lands at a known offset and calls never overlap.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self._position = 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise ValueError("only absolute seeks are supported")
+        self._position = offset
+        return offset
+
+    def write(self, data: bytes) -> int:
+        self._sink.write_at(self._position, data)
+        self._position += len(data)
+        return len(data)
 
 
 def _chain(first: bytes, second: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -15,7 +15,7 @@ import errno
 import hashlib
 import os
 import uuid
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,6 +25,7 @@ from modelstore.backends import (
     Hasher,
     ObjectExistsError,
     Progress,
+    Sink,
     StoredObject,
     read_chunks,
 )
@@ -98,7 +99,7 @@ class FileBackend:
     def read_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         return {key: self.read(key) for key in keys}
 
-    def chunks(self, key: str) -> Generator[bytes, None, None]:
+    def download(self, key: str, sink: Sink) -> None:
         self._require_root()
         try:
             handle = self._path(key).open("rb")
@@ -107,12 +108,20 @@ class FileBackend:
         except OSError as err:
             raise StoreUnavailableError(f"cannot read {key} in {self.location}: {err}") from None
         with handle:
-            yield from read_chunks(handle)
+            sink.begin(os.fstat(handle.fileno()).st_size)
+            offset = 0
+            for chunk in read_chunks(handle):
+                sink.write_at(offset, chunk)
+                offset += len(chunk)
 
     def stored_sha256(self, key: str) -> str | None:
         sha = hashlib.sha256()
-        for chunk in self.chunks(key):
-            sha.update(chunk)
+        try:
+            with self._path(key).open("rb") as handle:
+                for chunk in read_chunks(handle):
+                    sha.update(chunk)
+        except FileNotFoundError:
+            return None
         return sha.hexdigest()
 
     def list(self, prefix: str) -> list[StoredObject]:
