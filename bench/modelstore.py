@@ -6,7 +6,7 @@ Publishes one ~100 MB ONNX artifact to a real Azurite, then measures, side by si
 - `raw`: azure-storage-blob's own `download_blob(max_concurrency=4).readinto(file)` of the
   same blob (the same parallelism `fetch` uses), and with the SDK's default concurrency (1);
 - `fetch`: `ModelStore.fetch` (ranged parallel download, sha256 while streaming, size and
-  sha256 checked against pin and card, fsync, atomic rename), into a fresh folder each run.
+  sha256 checked against pin and card, atomic rename), into a fresh folder each run.
 Peak RSS is measured in a fresh subprocess per operation: VmHWM after the transfer minus
 VmRSS just before it (the peak is reset with /proc/self/clear_refs), so imports do not count.
 
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     row("publish (stream, sha256, MD5 blocks, If-None-Match)", publish_s)
     row(f"raw SDK download_blob, max_concurrency={CONCURRENCY}", med_par)
     row("raw SDK download_blob, max_concurrency=1", med_one)
-    row("modelstore fetch (verify, fsync, rename)", med_fetch)
+    row("modelstore fetch (sha256 + size verified, rename)", med_fetch)
     print(f"  fetch / raw, same concurrency: {ratio:.2f} (goal <= 1.2)")
     print(f"  fetch / raw, SDK default concurrency: {med_fetch / med_one:.2f}")
     print(
