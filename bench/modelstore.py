@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs (< 60 s)")
     parser.add_argument("--size-mb", type=int, default=100)
-    parser.add_argument("--runs", type=int, help="timed runs per variant (default 7, quick 3)")
+    parser.add_argument("--runs", type=int, help="timed runs per variant (default 11, quick 5)")
     parser.add_argument("--worker", choices=["fetch", "raw"], help=argparse.SUPPRESS)
     parser.add_argument("--connection-string", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
-    runs = args.runs or (3 if args.quick else 7)
+    runs = args.runs or (5 if args.quick else 11)
 
     from azure.storage.blob import BlobServiceClient
 

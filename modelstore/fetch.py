@@ -35,6 +35,7 @@ from modelstore.layout import ARTIFACT, CARD, artifact_key
 from modelstore.versions import parse_version, validate_name
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_HASH_QUEUE = 4  # ranges the hasher may hold in memory at once (4 MiB each on Blob)
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,8 @@ class _VerifyingFile:
     """A download sink: ranges go to their offsets in the file at once, and a single
     background thread hashes the complete prefix, so hashing overlaps the download instead
     of holding up the next write. A range that arrives ahead of a gap is hashed when the gap
-    closes, by reading it back from the file (the page cache), so memory stays bounded
-    whatever order the ranges come in."""
+    closes, by reading it back from the file (the page cache); so does any range queued
+    while the hasher is behind. Memory stays bounded whatever the order and the load."""
 
     def __init__(self, fd: int, card: ModelCard, progress: Progress | None) -> None:
         self._fd, self._size, self._progress = fd, card.size, progress
@@ -176,16 +177,19 @@ class _VerifyingFile:
             view = view[done:]
         self._written += len(data)
         self._pending = [job for job in self._pending if not _finished(job)]
-        self._pending.append(self._hasher.submit(self._follow, offset, data))
+        # While the hasher keeps up it gets the bytes; when it lags (a busy CPU) it gets
+        # only the range and reads it back, so queued chunks cannot pile up in memory.
+        keep = data if len(self._pending) < _HASH_QUEUE else None
+        self._pending.append(self._hasher.submit(self._follow, offset, len(data), keep))
         if self._progress is not None:
             self._progress(self._written, self._size)
 
-    def _follow(self, offset: int, data: bytes) -> None:
+    def _follow(self, offset: int, length: int, data: bytes | None) -> None:
         if offset != self._hashed:
-            self._ahead[offset] = len(data)
+            self._ahead[offset] = length
             return
-        self._hash.update(data)
-        self._hashed += len(data)
+        self._hash.update(data if data is not None else os.pread(self._fd, length, offset))
+        self._hashed += length
         while self._hashed in self._ahead:
             length = self._ahead.pop(self._hashed)
             self._hash.update(os.pread(self._fd, length, self._hashed))
