@@ -90,14 +90,15 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def timed(runs: int, prepare: Callable[[], None], action: Callable[[], object]) -> list[float]:
-    times = []
-    for _ in range(runs):
-        prepare()
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return times
+def timed(
+    prepare: Callable[[], None], action: Callable[[], object], wall: list[float], cpu: list[float]
+) -> None:
+    """One run: wall time, and this process's CPU time (all threads) for the action."""
+    prepare()
+    started, started_cpu = time.perf_counter(), time.process_time()
+    action()
+    wall.append(time.perf_counter() - started)
+    cpu.append(time.process_time() - started_cpu)
 
 
 def memory(kind: str, connection: str, key: str, sha256: str, dest: Path) -> dict[str, float]:
@@ -167,10 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         raw_par: list[float] = []
         raw_one: list[float] = []
         fetch: list[float] = []
+        cpu: dict[str, list[float]] = {"par": [], "one": [], "fetch": []}
         for _ in range(runs):
-            raw_par += timed(1, fresh, raw(CONCURRENCY))
-            fetch += timed(1, fresh, lambda: store.fetch("bench", "1", card.sha256, dest))
-            raw_one += timed(1, fresh, raw(1))
+            timed(fresh, raw(CONCURRENCY), raw_par, cpu["par"])
+            timed(fresh, lambda: store.fetch("bench", "1", card.sha256, dest), fetch, cpu["fetch"])
+            timed(fresh, raw(1), raw_one, cpu["one"])
         rss_fetch = memory("fetch", azurite.connection_string, key, card.sha256, dest)
         rss_raw = memory("raw", azurite.connection_string, key, card.sha256, dest)
         store.close()
@@ -183,14 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     med_par, med_one, med_fetch = (statistics.median(x) for x in (raw_par, raw_one, fetch))
     ratio = med_fetch / med_par
 
-    def row(label: str, seconds: float) -> None:
-        print(f"  {label:<44} {seconds:6.2f} s {mb / seconds:6.0f} MB/s")
+    def row(label: str, seconds: float, cpu_key: str | None = None) -> None:
+        client_cpu = f"  client CPU {statistics.median(cpu[cpu_key]):.2f} s" if cpu_key else ""
+        print(f"  {label:<52} {seconds:5.2f} s {mb / seconds:5.0f} MB/s{client_cpu}")
 
     print(f"artifact: {mb:.1f} MB on Azurite; medians of {runs} interleaved runs")
     row("publish (stream, sha256, MD5 blocks, If-None-Match)", publish_s)
-    row(f"raw SDK download_blob, max_concurrency={CONCURRENCY}", med_par)
-    row("raw SDK download_blob, max_concurrency=1", med_one)
-    row("modelstore fetch (sha256 + size verified, rename)", med_fetch)
+    row(f"raw SDK download_blob, max_concurrency={CONCURRENCY}", med_par, "par")
+    row("raw SDK download_blob, max_concurrency=1", med_one, "one")
+    row("modelstore fetch (sha256 + size verified, rename)", med_fetch, "fetch")
     print(f"  fetch / raw, same concurrency: {ratio:.2f} (goal <= 1.2)")
     print(f"  fetch / raw, SDK default concurrency: {med_fetch / med_one:.2f}")
     print(
