@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from modelstore.cli import main
-from tests.modelstore.conftest import Models, StoreTarget
+from tests.modelstore.conftest import Models, StoreTarget, big_onnx
 
 
 @pytest.fixture
@@ -170,3 +170,19 @@ def test_debug_shows_the_traceback(
 def test_help_exits_0(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 0
     assert "usage: python -m modelstore" in capsys.readouterr().out
+
+
+def test_large_transfers_report_progress_on_stderr(
+    cli_store: StoreTarget, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    artifact = big_onnx(tmp_path / "big.onnx", megabytes=20)
+    assert main(["publish", str(artifact), "--name", "big", "--version", "1"]) == 0
+    published = capsys.readouterr()
+    sha = published.out.split("sha256 ")[1].split(",")[0]
+    assert main(["fetch", "--name", "big", "--version", "1", "--sha256", sha,
+                 "--dest", str(tmp_path / "d")]) == 0  # fmt: skip
+    fetched = capsys.readouterr()
+    for label, err in (("uploading big 1", published.err), ("downloading big 1", fetched.err)):
+        lines = err.splitlines()
+        assert lines and all(line.startswith(f"{label}: ") for line in lines), err
+        assert "(100%," in lines[-1]  # not a terminal: a line per 25%, ending at 100%

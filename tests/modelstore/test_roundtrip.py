@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 
+from devstack.azurite import Azurite
 from modelstore.card import TensorSpec, from_json
 from modelstore.errors import NotFoundError
+from modelstore.store import open_store
 from tests.modelstore.conftest import Models, StoreTarget, big_onnx, files_in
 
 
@@ -139,3 +143,25 @@ def test_a_large_artifact_streams_both_ways(target: StoreTarget, tmp_path: Path)
     store.fetch("big", "1", card.sha256, dest)
     assert (dest / "model.onnx").read_bytes() == artifact.read_bytes()
     assert card.inputs == (TensorSpec(name="x", dtype="tensor(float)", shape=("batch", 4)),)
+
+
+@pytest.mark.parametrize("megabytes", [0, 9], ids=["single-put", "staged-blocks"])
+def test_blob_objects_carry_their_md5_and_sha256(
+    azurite: Azurite, blob_container: str, tmp_path: Path, models: Models, megabytes: int
+) -> None:
+    """Both upload paths record Content-MD5 (checked per request by the service too)."""
+    artifact = big_onnx(tmp_path / "m.onnx", megabytes) if megabytes else models.logistic.path
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    with open_store(f"azure://{blob_container}", environ=env) as store:
+        card = store.publish(artifact, name="m", version="1", metrics={})
+    data = artifact.read_bytes()
+    with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
+        container = service.get_container_client(blob_container)
+        props = container.get_blob_client("m/1/model.onnx").get_blob_properties()
+        card_props = container.get_blob_client("m/1/model-card.json").get_blob_properties()
+        card_bytes = container.download_blob("m/1/model-card.json").readall()
+    assert props.content_settings.content_md5 == bytearray(hashlib.md5(data).digest())
+    assert props.metadata["sha256"] == card.sha256 == hashlib.sha256(data).hexdigest()
+    assert props.content_settings.content_type == "application/octet-stream"
+    assert card_props.content_settings.content_md5 == bytearray(hashlib.md5(card_bytes).digest())
+    assert card_props.content_settings.content_type == "application/json"
