@@ -83,6 +83,8 @@ def test_list_of_nothing_succeeds(
 CASES: list[object] = [
     pytest.param(["publish", "{logistic}", "--name", "iris", "--version", "1.0.0"], 0,
                  "published iris 1.0.0", id="publish"),
+    pytest.param(["publish", "{forest}", "--name", "iris", "--version", "3", "--json"], 0,
+                 '"schema": "nightshift.dev/model-card/v1"', id="publish-json"),
     pytest.param(["publish", "{forest}", "--name", "iris", "--version", "0.1.0"], 1,
                  "iris 0.1.0 is already published", id="publish-existing-version"),
     pytest.param(["publish", "{logistic}", "--name", "iris", "--version", "v1"], 2,
