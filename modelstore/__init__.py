@@ -6,6 +6,7 @@ Layout in every backend (a `file://` folder or an Azure Blob container):
     <name>/<version>/model-card.json   the card, written last with a conditional create
 
 A version exists once its card exists, so a half-published version is never listed.
+Start at `open_store(url)` (modelstore.store); the CLI is `python -m modelstore`.
 """
 
 from modelstore.card import ModelCard, TensorSpec
@@ -14,19 +15,24 @@ from modelstore.errors import (
     IntegrityError,
     ModelStoreError,
     NotFoundError,
+    StoreNotFoundError,
     StoreUnavailableError,
     UsageError,
     VersionExistsError,
 )
+from modelstore.store import ModelStore, open_store
 
 __all__ = [
     "CardError",
     "IntegrityError",
     "ModelCard",
+    "ModelStore",
     "ModelStoreError",
     "NotFoundError",
+    "StoreNotFoundError",
     "StoreUnavailableError",
     "TensorSpec",
     "UsageError",
     "VersionExistsError",
+    "open_store",
 ]

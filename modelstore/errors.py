@@ -23,6 +23,10 @@ class NotFoundError(ModelStoreError):
     """The model, or that version of it, is not (completely) published."""
 
 
+class StoreNotFoundError(NotFoundError):
+    """The store itself (its folder or container) does not exist: likely a wrong URL."""
+
+
 class IntegrityError(ModelStoreError):
     """Downloaded bytes do not match the sha256 or size that was pinned or carded."""
 
