@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -136,10 +135,6 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-modelstore-"))
     azurite = start_azurite()
-    # Azurite writes an access log line per request to a pipe nobody reads; drain it so a
-    # full pipe cannot stall it or its shutdown.
-    log = azurite.proc.stdout if azurite.proc else None
-    threading.Thread(target=lambda: [None for _ in log or ()], daemon=True).start()
     try:
         artifact = build_onnx(work / "model.onnx", args.size_mb)
         size = artifact.stat().st_size

@@ -15,7 +15,6 @@ import shlex
 import shutil
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,9 +71,6 @@ def modelstore(*argv: str) -> None:
 @contextmanager
 def azurite() -> Iterator[Azurite]:
     service = start_azurite()
-    # Azurite logs every request to a pipe nobody else reads; drain it so it never fills.
-    log = service.proc.stdout if service.proc else None
-    threading.Thread(target=lambda: [None for _ in log or ()], daemon=True).start()
     try:
         yield service
     finally:

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,9 +47,8 @@ def wait_until(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
             raise RuntimeError(
-                f"{what} exited with {proc.returncode} before it was ready:\n{output}"
+                f"{what} exited with {proc.returncode} before it was ready:\n{output_of(proc)}"
             )
         with contextlib.suppress(OSError):
             if ready():
@@ -82,6 +82,10 @@ class Service:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+        if self.proc is not None:
+            log = _LOGS.pop(self.proc.pid, None)
+            if log is not None:
+                log.unlink(missing_ok=True)
         for step in reversed(self.cleanup):
             step()
         self.cleanup.clear()
@@ -93,15 +97,35 @@ class Service:
         self.stop()
 
 
+_LOGS: dict[int, Path] = {}
+
+
 def spawn(
     argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        cwd=cwd,
-        start_new_session=True,
-    )
+    """Start a service in its own session, its output going to a log file.
+
+    A file, not a pipe: nobody reads a service's log while it runs, and a full pipe
+    (64 KB of access log) would block the service mid-request.
+    """
+    prefix = f"{Path(argv[0]).name}-"
+    with tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False) as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    _LOGS[proc.pid] = Path(log.name)
+    return proc
+
+
+def output_of(proc: subprocess.Popen[bytes], limit: int = 4000) -> str:
+    """The tail of a spawned service's log, for error messages."""
+    path = _LOGS.get(proc.pid)
+    if path is None or not path.exists():
+        return ""
+    return path.read_bytes()[-limit:].decode(errors="replace")
