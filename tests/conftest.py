@@ -14,6 +14,7 @@ import pytest
 
 from devstack.azurite import Azurite, start_azurite
 from devstack.githttp import GitOrigin, start_git_origin
+from devstack.github_fake import GitHubFake, start_github_fake
 from devstack.procs import ROOT
 from devstack.registry import Registry, start_registry
 
@@ -45,6 +46,13 @@ def registry_basic_auth() -> Iterator[Registry]:
 @pytest.fixture(scope="session")
 def git_origin() -> Iterator[GitOrigin]:
     with start_git_origin() as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def forge(git_origin: GitOrigin) -> Iterator[GitHubFake]:
+    """The GitHub API fake, over the same bare repositories the git origin serves."""
+    with start_github_fake(git_origin.root) as service:
         yield service
 
 

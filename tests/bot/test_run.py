@@ -1,0 +1,183 @@
+"""A whole promotion pass on real parts: registry, Azurite, git over smart HTTP, GitHub fake.
+
+These follow DESIGN.md's nightly pass end to end: dev gets a direct commit, staging a PR
+once dev has soaked, a second pass is a no-op, a person's rollback sticks, and faults in
+one artifact or environment leave the rest going through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.report import PassReport
+from bot.run import PassOptions, run_pass
+from devstack.azurite import Azurite
+from devstack.estate import Estate, git, new_estate, person_env
+from devstack.githttp import GitOrigin
+from devstack.github_fake import GitHubFake
+from devstack.registry import Registry
+
+T0 = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def estate(
+    registry: Registry,
+    azurite: Azurite,
+    git_origin: GitOrigin,
+    forge: GitHubFake,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Estate]:
+    estate = new_estate(registry, azurite, git_origin, forge, tmp_path)
+    estate.push_image("1.0.0")
+    estate.publish_model("1.0.0", seed=1)
+    estate.seed("1.0.0", "1.0.0")
+    for key, value in estate.bot_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("GITHUB_API_URL", raising=False)
+    yield estate
+
+
+def bot_pass(estate: Estate, *, at: datetime, **kw: object) -> PassReport:
+    options = PassOptions(repo=estate.workdir / "bot", url=estate.clone_url, now=at, **kw)  # type: ignore[arg-type]
+    return run_pass(options)
+
+
+def outcome(report: PassReport, env: str) -> str:
+    return next(e.outcome for e in report.environments if e.plan.environment == env)
+
+
+def test_dev_gets_a_direct_commit_then_staging_a_pr_after_soak(estate: Estate) -> None:
+    estate.push_image("1.1.0")
+    estate.publish_model("1.1.0", seed=2)
+
+    first = bot_pass(estate, at=T0)
+    assert first.exit_code == 0, first
+    assert outcome(first, "dev") == "pushed"
+    assert outcome(first, "staging") == "unchanged"
+    subject = estate.origin_log()[0]
+    assert subject.startswith("dev: ")
+    assert "image model-api 1.0.0 → 1.1.0" in subject and "model iris 1.0.0 → 1.1.0" in subject
+    dev = estate.origin_file("environments/dev/kustomization.yaml")
+    assert estate.images["1.1.0"] in dev and estate.models["1.1.0"] in dev
+    # Only dev's pins changed; staging still runs 1.0.0.
+    assert estate.images["1.1.0"] not in estate.origin_file(
+        "environments/staging/kustomization.yaml"
+    )
+    staging_skip = next(e for e in first.environments if e.plan.environment == "staging")
+    assert any("soaking in dev" in s.reason for s in staging_skip.plan.skips)
+
+    # A second pass right away is a no-op: no commit, no PR.
+    commits = len(estate.origin_log())
+    again = bot_pass(estate, at=T0 + timedelta(minutes=5))
+    assert again.exit_code == 0
+    assert {e.outcome for e in again.environments} == {"unchanged"}
+    assert len(estate.origin_log()) == commits
+    assert estate.forge.pulls(estate.repository) == []
+
+    # Once dev has soaked, staging gets a promotion PR with labels, reviewers and a table.
+    later = T0 + timedelta(hours=25)
+    soaked = bot_pass(estate, at=later)
+    assert soaked.exit_code == 0, soaked
+    assert outcome(soaked, "staging") == "pr-opened"
+    [pr] = estate.forge.pulls(estate.repository)
+    assert pr["head"]["ref"] == "nightshift/promote-staging"
+    assert {label["name"] for label in pr["labels"]} == {"promotion", "staging"}
+    assert [r["login"] for r in pr["requested_reviewers"]] == ["reviewer-alice"]
+    assert "| image | model-api | 1.0.0 | 1.1.0 |" in pr["body"].replace("`", "") or (
+        "model-api" in pr["body"] and "1.1.0" in pr["body"]
+    )
+    assert "<details>" in pr["body"]
+    assert len(estate.origin_log()) == commits  # a PR environment never commits on main
+    branch = estate.origin_file(
+        "environments/staging/kustomization.yaml", "nightshift/promote-staging"
+    )
+    assert estate.images["1.1.0"] in branch
+
+    # And the same pass again leaves the PR alone.
+    requests_before = len(estate.forge.requests)
+    unchanged = bot_pass(estate, at=later + timedelta(minutes=3))
+    assert outcome(unchanged, "staging") == "unchanged"
+    writes = [r for r in estate.forge.requests[requests_before:] if r.method != "GET"]
+    assert writes == []
+
+
+def test_a_person_rollback_is_not_undone(estate: Estate) -> None:
+    estate.push_image("1.1.0")
+    assert bot_pass(estate, at=T0).exit_code == 0
+    assert "1.1.0" in estate.origin_log()[0]
+
+    # A person rolls dev back with `bot pin --commit` and pushes.
+    clone = estate.person_clone()
+    from bot.pin import PinRequest, pin
+
+    digest = estate.images["1.0.0"]
+    result = pin(clone, PinRequest("dev", image=f"model-api=1.0.0@{digest}"), commit=True)
+    assert result.commit is not None
+    git("push", "--quiet", "origin", "main", cwd=clone, env=person_env())
+
+    report = bot_pass(estate, at=T0 + timedelta(hours=1))
+    assert report.exit_code == 0
+    assert outcome(report, "dev") == "unchanged"
+    assert estate.origin_log()[0].startswith("dev: pin")
+    # A newer version still flows.
+    estate.push_image("1.2.0")
+    newer = bot_pass(estate, at=T0 + timedelta(hours=2))
+    assert outcome(newer, "dev") == "pushed"
+    assert "1.0.0 → 1.2.0" in estate.origin_log()[0]
+
+
+def test_a_model_failing_its_gate_is_never_promoted(estate: Estate) -> None:
+    estate.publish_model("2.0.0", seed=3, metrics={"accuracy": 0.42, "f1_macro": 0.4})
+    report = bot_pass(estate, at=T0, write=False)
+    dev = next(e for e in report.environments if e.plan.environment == "dev")
+    assert not dev.plan.bumps
+    reason = next(s.reason for s in dev.plan.skips if s.artifact.kind == "model")
+    assert "2.0.0" in reason and "accuracy" in reason
+
+
+def test_registry_down_skips_the_image_and_exits_1(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    estate.publish_model("1.1.0", seed=2)
+    # Point the config at a registry nobody listens on, as a person's bad night would.
+    clone = estate.person_clone()
+    config = clone / "environments" / "promotion.yaml"
+    config.write_text(config.read_text().replace(estate.registry.url, "http://127.0.0.1:9"))
+    git("commit", "--quiet", "-am", "registry moved", cwd=clone)
+    git("push", "--quiet", "origin", "main", cwd=clone)
+
+    report = bot_pass(estate, at=T0)
+    assert report.exit_code == 1
+    assert any("model-api" in error for error in report.errors)
+    # The image is skipped but the rest (the bundle waits for it) is reported, nothing crashed.
+    dev = next(e for e in report.environments if e.plan.environment == "dev")
+    assert any(s.artifact.kind == "image" for s in dev.plan.skips)
+
+
+def test_one_malformed_environment_does_not_stop_the_others(estate: Estate) -> None:
+    estate.push_image("1.1.0")
+    clone = estate.person_clone()
+    (clone / "environments" / "prod" / "kustomization.yaml").write_text("images: [unclosed\n")
+    git("commit", "--quiet", "-am", "break prod", cwd=clone)
+    git("push", "--quiet", "origin", "main", cwd=clone)
+
+    report = bot_pass(estate, at=T0)
+    assert report.exit_code == 1
+    assert outcome(report, "prod") == "failed"
+    assert outcome(report, "dev") == "pushed"
+    prod = next(e for e in report.environments if e.plan.environment == "prod")
+    assert "kustomization.yaml" in prod.detail
+
+
+def test_dry_run_writes_nothing(estate: Estate) -> None:
+    estate.push_image("1.1.0")
+    before = estate.origin_log()
+    report = bot_pass(estate, at=T0, dry_run=True)
+    assert outcome(report, "dev") == "dry-run"
+    assert estate.origin_log() == before
