@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.openapi import openapi_document
 from app.runtime import runtime
-from app.validation import instances_to_features, parse_json_body
+from app.validation import check_outputs_finite, instances_to_features, parse_json_body
 
 bp = Blueprint("service", __name__)
 
@@ -22,6 +22,7 @@ def predict() -> Response:
     schema = model.schema
     wanted = [schema.prediction] + ([schema.probabilities] if schema.probabilities else [])
     results = model.run(features, wanted)
+    check_outputs_finite(results, "instances")
     predictions = results[schema.prediction]
     if predictions.ndim == 2 and predictions.shape[1] == 1:
         predictions = predictions.ravel()  # a regressor's [rows, 1] is one value per row

@@ -10,7 +10,12 @@ from app.errors import UnknownModel
 from app.model import ServedModel
 from app.runtime import runtime
 from app.schema import V2_DATATYPES
-from app.validation import parse_json_body, requested_outputs, v2_inputs_to_features
+from app.validation import (
+    check_outputs_finite,
+    parse_json_body,
+    requested_outputs,
+    v2_inputs_to_features,
+)
 from modelstore.card import TensorSpec
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
@@ -63,6 +68,7 @@ def infer(name: str, version: str | None = None) -> Response:
     features = v2_inputs_to_features(body, model.schema, runtime().settings.max_batch)
     names = requested_outputs(body, model.schema)
     results = model.run(features, names)
+    check_outputs_finite(results, "inputs[0] row")
     dtypes = {out.name: out.dtype for out in model.schema.outputs}
     answer: dict[str, Any] = {
         "model_name": model.identity.name,

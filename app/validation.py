@@ -123,6 +123,20 @@ def requested_outputs(body: dict[str, Any], schema: TabularSchema) -> list[str]:
     return chosen
 
 
+def check_outputs_finite(results: dict[str, np.ndarray[Any, Any]], row_name: str) -> None:
+    """JSON has no NaN or Infinity: extreme features that overflow the model's arithmetic
+    are the caller's to fix, so they get a 400 naming the first such row."""
+    for name, values in results.items():
+        if values.dtype.kind != "f" or np.isfinite(values).all():
+            continue
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        row = int(np.flatnonzero(bad)[0])
+        raise BadInput(
+            f"{row_name}[{row}]: the model's output {name!r} is not finite; the features are"
+            " outside the range the model can compute with"
+        )
+
+
 def _check_batch(rows: int, max_batch: int, what: str) -> None:
     if rows == 0:
         raise BadInput(f"{what}: the batch is empty; send at least one row")

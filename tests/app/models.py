@@ -54,7 +54,9 @@ def graph_specs(onnx_bytes: bytes) -> tuple[tuple[TensorSpec, ...], tuple[Tensor
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
 
     def spec(node: Any) -> TensorSpec:
-        return TensorSpec(node.name, node.type, tuple(d if isinstance(d, int | str) else None for d in node.shape))
+        return TensorSpec(
+            node.name, node.type, tuple(d if isinstance(d, int | str) else None for d in node.shape)
+        )
 
     return tuple(map(spec, session.get_inputs())), tuple(map(spec, session.get_outputs()))
 

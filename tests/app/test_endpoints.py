@@ -17,7 +17,9 @@ def expected(iris: ModelFolder, rows: list[list[float]]) -> tuple[list[int], np.
     return estimator.predict(features).tolist(), estimator.predict_proba(features)
 
 
-def test_predict_returns_labels_probabilities_and_identity(client: FlaskClient, iris: ModelFolder) -> None:
+def test_predict_returns_labels_probabilities_and_identity(
+    client: FlaskClient, iris: ModelFolder
+) -> None:
     response = client.post("/predict", json={"instances": ROWS})
     assert response.status_code == 200
     body = response.get_json()
@@ -49,7 +51,9 @@ def test_predict_at_the_batch_limit_is_served(client: FlaskClient, app: object) 
         pytest.param("/v2/models/iris/versions/1.0.0/infer", id="versioned"),
     ],
 )
-def test_v2_infer_returns_typed_output_tensors(client: FlaskClient, iris: ModelFolder, path: str) -> None:
+def test_v2_infer_returns_typed_output_tensors(
+    client: FlaskClient, iris: ModelFolder, path: str
+) -> None:
     flat = [value for row in ROWS for value in row]
     request = {
         "id": "req-7",
@@ -89,7 +93,10 @@ def test_v2_health(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [pytest.param("/v2/models/iris", id="latest"), pytest.param("/v2/models/iris/versions/1.0.0", id="versioned")],
+    [
+        pytest.param("/v2/models/iris", id="latest"),
+        pytest.param("/v2/models/iris/versions/1.0.0", id="versioned"),
+    ],
 )
 def test_v2_model_metadata_follows_the_spec(client: FlaskClient, path: str) -> None:
     response = client.get(path)
@@ -109,7 +116,11 @@ def test_v2_model_metadata_follows_the_spec(client: FlaskClient, path: str) -> N
 def test_v2_model_ready_and_server_metadata(client: FlaskClient) -> None:
     assert client.get("/v2/models/iris/ready").get_json() == {"name": "iris", "ready": True}
     assert client.get("/v2/models/iris/versions/1.0.0/ready").status_code == 200
-    assert client.get("/v2").get_json() == {"name": "nightshift", "version": "1.2.3", "extensions": []}
+    assert client.get("/v2").get_json() == {
+        "name": "nightshift",
+        "version": "1.2.3",
+        "extensions": [],
+    }
 
 
 def test_version_names_image_and_model(client: FlaskClient, iris: ModelFolder) -> None:
@@ -120,16 +131,27 @@ def test_version_names_image_and_model(client: FlaskClient, iris: ModelFolder) -
     }
 
 
-def test_metrics_count_requests_by_endpoint_and_status(client: FlaskClient, iris: ModelFolder) -> None:
+def test_metrics_count_requests_by_endpoint_and_status(
+    client: FlaskClient, iris: ModelFolder
+) -> None:
     client.post("/predict", json={"instances": ROWS})
     client.post("/predict", json={"instances": ROWS})
     client.post("/predict", json={"instances": [[1]]})
     client.get("/nowhere")
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'nightshift_http_requests_total{endpoint="/predict",method="POST",status="200"} 2.0' in text
-    assert 'nightshift_http_requests_total{endpoint="/predict",method="POST",status="400"} 1.0' in text
-    assert 'nightshift_http_requests_total{endpoint="unmatched",method="GET",status="404"} 1.0' in text
-    assert 'nightshift_http_request_duration_seconds_count{endpoint="/predict",status="200"} 2.0' in text
+    assert (
+        'nightshift_http_requests_total{endpoint="/predict",method="POST",status="200"} 2.0' in text
+    )
+    assert (
+        'nightshift_http_requests_total{endpoint="/predict",method="POST",status="400"} 1.0' in text
+    )
+    assert (
+        'nightshift_http_requests_total{endpoint="unmatched",method="GET",status="404"} 1.0' in text
+    )
+    assert (
+        'nightshift_http_request_duration_seconds_count{endpoint="/predict",status="200"} 2.0'
+        in text
+    )
     info = f'nightshift_model_info{{name="iris",sha256="{iris.sha256}",version="1.0.0"}} 1.0'
     assert info in text
     assert "nightshift_model_ready 1.0" in text
