@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from app.openapi import openapi_document
 from app.runtime import runtime
-from app.validation import check_outputs_finite, instances_to_features, parse_json_body
+from app.validation import check_outputs_finite, instances_to_features, read_json_body
 
 bp = Blueprint("service", __name__)
 
@@ -17,7 +17,7 @@ bp = Blueprint("service", __name__)
 def predict() -> Response:
     state = runtime()
     model = state.ready_model()
-    body = parse_json_body(request.get_data(cache=False), request.mimetype)
+    body = read_json_body()
     features = instances_to_features(body, model.schema, state.settings.max_batch)
     schema = model.schema
     wanted = [schema.prediction] + ([schema.probabilities] if schema.probabilities else [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from app.errors import UnknownModel
 from app.model import ServedModel
@@ -12,7 +12,7 @@ from app.runtime import runtime
 from app.schema import V2_DATATYPES
 from app.validation import (
     check_outputs_finite,
-    parse_json_body,
+    read_json_body,
     requested_outputs,
     v2_inputs_to_features,
 )
@@ -64,7 +64,7 @@ def model_ready(name: str, version: str | None = None) -> Response:
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None = None) -> Response:
     model = _served(name, version)
-    body = parse_json_body(request.get_data(cache=False), request.mimetype)
+    body = read_json_body()
     features = v2_inputs_to_features(body, model.schema, runtime().settings.max_batch)
     names = requested_outputs(body, model.schema)
     results = model.run(features, names)

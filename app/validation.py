@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import numpy as np
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import BadInput, UnsupportedMediaType
 from app.schema import TabularSchema
@@ -18,11 +19,31 @@ from app.schema import TabularSchema
 _NUMBER_TYPES = (int, float)
 
 
-def parse_json_body(raw: bytes, mimetype: str) -> dict[str, Any]:
-    """Parse a JSON object body; NaN and Infinity literals are rejected, as JSON says."""
+def read_json_body() -> dict[str, Any]:
+    """The current request's body as a JSON object, within MAX_BODY_BYTES."""
+    from flask import request
+
+    mimetype = request.mimetype
+    _check_media_type(mimetype)
+    raw = request.get_data(cache=False)
+    limit = request.max_content_length
+    # A chunked body has no Content-Length, and Werkzeug stops reading it at the limit
+    # without a word. One more byte from the server's stream tells a cut from an end.
+    at_limit = request.content_length is None and limit is not None and len(raw) >= limit
+    if at_limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return parse_json_body(raw, mimetype)
+
+
+def _check_media_type(mimetype: str) -> None:
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         shown = mimetype or "none"
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {shown}")
+
+
+def parse_json_body(raw: bytes, mimetype: str) -> dict[str, Any]:
+    """Parse a JSON object body; NaN and Infinity literals are rejected, as JSON says."""
+    _check_media_type(mimetype)
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except BadInput:

@@ -12,6 +12,8 @@ Hypothesis strategy.)
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -47,7 +49,7 @@ def test_fuzzed_requests_get_no_5xx_and_match_the_document(
     @settings(
         max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None
     )
-    def call(case: schemathesis.Case) -> None:
+    def call(case: schemathesis.Case[Any]) -> None:
         response = case.call_and_validate(excluded_checks=[checks.positive_data_acceptance])
         assert response.status_code < 500
 
