@@ -24,6 +24,7 @@ class Metrics:
     def __init__(self) -> None:
         self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.requests = Counter(
             "nightshift_http_requests",
             "HTTP requests answered, by endpoint (route pattern), method and status.",
@@ -54,9 +55,17 @@ class Metrics:
         )
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        code = str(status)
-        self.requests.labels(endpoint, method, code).inc()
-        self.latency.labels(endpoint, code).observe(seconds)
+        key = (endpoint, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() costs a lock and a lookup: once per label set
+            code = str(status)
+            children = (
+                self.requests.labels(endpoint, method, code),
+                self.latency.labels(endpoint, code),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def model_loaded(self, identity: ModelIdentity | None) -> None:
         if identity is not None:

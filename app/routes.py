@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from app.jsonio import json_response, read_json_body
 from app.openapi import openapi_document
 from app.runtime import runtime
-from app.validation import check_outputs_finite, instances_to_features, read_json_body
+from app.validation import check_outputs_finite, instances_to_features
 
 bp = Blueprint("service", __name__)
 
@@ -17,12 +18,11 @@ bp = Blueprint("service", __name__)
 def predict() -> Response:
     state = runtime()
     model = state.ready_model()
-    body = read_json_body()
+    body = read_json_body(state.settings.max_body_bytes)
     features = instances_to_features(body, model.schema, state.settings.max_batch)
     schema = model.schema
     wanted = [schema.prediction] + ([schema.probabilities] if schema.probabilities else [])
     results = model.run(features, wanted)
-    check_outputs_finite(results, "instances")
     predictions = results[schema.prediction]
     if predictions.ndim == 2 and predictions.shape[1] == 1:
         predictions = predictions.ravel()  # a regressor's [rows, 1] is one value per row
@@ -30,7 +30,11 @@ def predict() -> Response:
     if schema.probabilities:
         answer["probabilities"] = results[schema.probabilities].tolist()
     answer["model"] = model.identity.to_dict()
-    return jsonify(answer)
+    try:
+        return json_response(answer)
+    except ValueError:  # NaN or Infinity: JSON cannot carry them, so say which row made them
+        check_outputs_finite(results, "instances")
+        raise
 
 
 @bp.get("/version")

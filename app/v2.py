@@ -7,12 +7,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from app.errors import UnknownModel
+from app.jsonio import json_response, read_json_body
 from app.model import ServedModel
 from app.runtime import runtime
 from app.schema import V2_DATATYPES
 from app.validation import (
     check_outputs_finite,
-    read_json_body,
     requested_outputs,
     v2_inputs_to_features,
 )
@@ -28,15 +28,15 @@ def server_metadata() -> Response:
 
 @bp.get("/health/live")
 def live() -> Response:
-    return jsonify(live=True)
+    return json_response({"live": True})
 
 
 @bp.get("/health/ready")
-def ready() -> tuple[Response, int]:
+def ready() -> Response:
     state = runtime()
     if state.model is None:
-        return jsonify(ready=False, error=f"model not ready: {state.reason}"), 503
-    return jsonify(ready=True), 200
+        return json_response({"ready": False, "error": f"model not ready: {state.reason}"}, 503)
+    return json_response({"ready": True})
 
 
 @bp.get("/models/<name>")
@@ -64,11 +64,10 @@ def model_ready(name: str, version: str | None = None) -> Response:
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None = None) -> Response:
     model = _served(name, version)
-    body = read_json_body()
+    body = read_json_body(runtime().settings.max_body_bytes)
     features = v2_inputs_to_features(body, model.schema, runtime().settings.max_batch)
     names = requested_outputs(body, model.schema)
     results = model.run(features, names)
-    check_outputs_finite(results, "inputs[0] row")
     dtypes = {out.name: out.dtype for out in model.schema.outputs}
     answer: dict[str, Any] = {
         "model_name": model.identity.name,
@@ -85,7 +84,11 @@ def infer(name: str, version: str | None = None) -> Response:
         }
         for out in names
     ]
-    return jsonify(answer)
+    try:
+        return json_response(answer)
+    except ValueError:  # NaN or Infinity: JSON cannot carry them, so say which row made them
+        check_outputs_finite(results, "inputs[0] row")
+        raise
 
 
 def _served(name: str, version: str | None) -> ServedModel:

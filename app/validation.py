@@ -7,56 +7,15 @@ model's dtype. Messages name the offending element, e.g. `instances[2][1]`.
 
 from __future__ import annotations
 
-import json
+import math
 from typing import Any
 
 import numpy as np
-from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.errors import BadInput, UnsupportedMediaType
+from app.errors import BadInput
 from app.schema import TabularSchema
 
 _NUMBER_TYPES = (int, float)
-
-
-def read_json_body() -> dict[str, Any]:
-    """The current request's body as a JSON object, within MAX_BODY_BYTES."""
-    from flask import request
-
-    mimetype = request.mimetype
-    _check_media_type(mimetype)
-    raw = request.get_data(cache=False)
-    limit = request.max_content_length
-    # A chunked body has no Content-Length, and Werkzeug stops reading it at the limit
-    # without a word. One more byte from the server's stream tells a cut from an end.
-    at_limit = request.content_length is None and limit is not None and len(raw) >= limit
-    if at_limit and request.environ["wsgi.input"].read(1):
-        raise RequestEntityTooLarge()
-    return parse_json_body(raw, mimetype)
-
-
-def _check_media_type(mimetype: str) -> None:
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
-        shown = mimetype or "none"
-        raise UnsupportedMediaType(f"Content-Type must be application/json, got {shown}")
-
-
-def parse_json_body(raw: bytes, mimetype: str) -> dict[str, Any]:
-    """Parse a JSON object body; NaN and Infinity literals are rejected, as JSON says."""
-    _check_media_type(mimetype)
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except BadInput:
-        raise
-    except UnicodeDecodeError:
-        raise BadInput("request body is not UTF-8 encoded JSON") from None
-    except ValueError as err:
-        raise BadInput(f"request body is not valid JSON: {err}") from None
-    except RecursionError:
-        raise BadInput("request body is nested too deeply") from None
-    if not isinstance(body, dict):
-        raise BadInput(f"request body must be a JSON object, got {_kind(body)}")
-    return body
 
 
 def instances_to_features(
@@ -146,7 +105,8 @@ def requested_outputs(body: dict[str, Any], schema: TabularSchema) -> list[str]:
 
 def check_outputs_finite(results: dict[str, np.ndarray[Any, Any]], row_name: str) -> None:
     """JSON has no NaN or Infinity: extreme features that overflow the model's arithmetic
-    are the caller's to fix, so they get a 400 naming the first such row."""
+    are the caller's to fix, so they get a 400 naming the first such row. Called only once
+    encoding has failed, so a good request never pays for the scan."""
     for name, values in results.items():
         if values.dtype.kind != "f" or np.isfinite(values).all():
             continue
@@ -186,31 +146,30 @@ def _flatten(data: Any, rows: int, columns: int) -> list[Any]:
     return data
 
 
+# The largest finite value of each feature dtype; JSON's 1e999 parses as inf and fails too.
+_DTYPE_MAX = {
+    "float32": float(np.finfo(np.float32).max),
+    "float64": float(np.finfo(np.float64).max),
+}
+_NUMBERS = frozenset(_NUMBER_TYPES)
+
+
 def _to_array(flat: list[Any], dtype: str, where: Any) -> np.ndarray[Any, Any]:
-    for index, value in enumerate(flat):
-        # bool is an int in Python, and a JSON true is not a feature value.
-        if type(value) not in _NUMBER_TYPES:
-            raise BadInput(f"{where(index)} is {_kind(value)}; features must be numbers")
-    try:
-        wide = np.array(flat, dtype=np.float64)
-    except OverflowError:
-        index = next(i for i, v in enumerate(flat) if type(v) is int and abs(v) > 1e308)
-        raise BadInput(f"{where(index)} is too large for a {dtype} feature") from None
-    if not np.isfinite(wide).all():
-        index = int(np.flatnonzero(~np.isfinite(wide))[0])
-        raise BadInput(f"{where(index)} is not a finite number")
-    if dtype == "float64":
-        return wide
-    with np.errstate(over="ignore"):
-        narrow = wide.astype(dtype)
-    if not np.isfinite(narrow).all():
-        index = int(np.flatnonzero(~np.isfinite(narrow))[0])
-        raise BadInput(f"{where(index)} = {flat[index]} is out of range for {dtype}")
-    return narrow
-
-
-def _reject_constant(name: str) -> Any:
-    raise BadInput(f"request body contains {name}; JSON numbers must be finite")
+    """Check with one pass each over types and magnitudes (cheap in C), then convert once;
+    only a bad request pays for finding and naming the offending element."""
+    # bool is an int in Python, and a JSON true is not a feature value: compare exact types.
+    if not set(map(type, flat)) <= _NUMBERS:
+        index, value = next((i, v) for i, v in enumerate(flat) if type(v) not in _NUMBER_TYPES)
+        raise BadInput(f"{where(index)} is {_kind(value)}; features must be numbers")
+    limit = _DTYPE_MAX[dtype]
+    if flat and max(map(abs, flat)) > limit:
+        index, value = next((i, v) for i, v in enumerate(flat) if abs(v) > limit)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadInput(f"{where(index)} is not a finite number")
+        if isinstance(value, int) and abs(value) > _DTYPE_MAX["float64"]:
+            raise BadInput(f"{where(index)} is too large for a {dtype} feature")
+        raise BadInput(f"{where(index)} = {value:g} is out of range for {dtype}")
+    return np.array(flat, dtype=dtype)
 
 
 _JSON_KINDS = ((bool, "a boolean"), (str, "a string"), (list, "a list"), (dict, "an object"))

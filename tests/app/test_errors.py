@@ -313,3 +313,24 @@ def test_unexpected_errors_are_a_json_500_without_details(app: Flask) -> None:
     response = app.test_client().get("/boom")
     assert response.status_code == 500
     assert response.get_json() == {"error": "internal error; the server logged the details"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        pytest.param("/predict", {"instances": [GOOD, [3.3e38, -3.3e38, 3.3e38, -3.3e38]]},
+                     "instances[1]", id="predict"),
+        pytest.param("/v2/models/iris/infer",
+                     v2(shape=[2, 4], data=[*GOOD, 3.3e38, -3.3e38, 3.3e38, -3.3e38]),
+                     "inputs[0] row[1]", id="v2"),
+    ],
+)  # fmt: skip
+def test_features_that_overflow_the_model_get_a_400_not_nan(
+    client: FlaskClient, path: str, body: dict[str, Any], where: str
+) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == (
+        f"{where}: the model's output 'probabilities' is not finite; the features are outside"
+        " the range the model can compute with"
+    )
