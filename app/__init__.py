@@ -1,1 +1,23 @@
-"""The Nightshift model-serving service (Flask, ONNX Runtime, Open Inference Protocol V2)."""
+"""The Nightshift serving app: a Flask service for one pinned, verified tabular ONNX model.
+
+`create_app()` is imported lazily so that importing `app` (as gunicorn does for
+`app.gunicorn_conf`) loads neither Flask nor prometheus_client: the gunicorn master must
+set PROMETHEUS_MULTIPROC_DIR before any worker imports prometheus_client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    from app.factory import create_app as build
+
+    return build(test_config)
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,177 @@
+"""Load the pinned model, verify it, and run it: the only module that touches onnxruntime.
+
+Loading reads model.onnx once, hashes exactly those bytes against MODEL_SHA256, and hands
+the same bytes to onnxruntime, so what is verified is what is served. Any problem becomes a
+ModelLoadError whose message is the readiness reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from app.errors import ModelLoadError
+from app.schema import TabularSchema, check_card_matches, tabular_schema
+from app.settings import Settings
+from modelstore.card import ModelCard, TensorSpec
+
+log = logging.getLogger("app")
+
+MODEL_FILE = "model.onnx"
+CARD_FILE = "model-card.json"
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    name: str
+    version: str
+    sha256: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+
+class _Store(Protocol):
+    def fetch(self, name: str, version: str, sha256: str, dest: Path) -> Path: ...
+
+
+class ServedModel:
+    """A verified ONNX model and its session; `run` is safe to call from many threads."""
+
+    def __init__(self, identity: ModelIdentity, schema: TabularSchema, session: Any) -> None:
+        self.identity = identity
+        self.schema = schema
+        self._session = session
+
+    def run(
+        self, features: np.ndarray[Any, Any], outputs: Sequence[str]
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        values = self._session.run(list(outputs), {self.schema.input.name: features})
+        return dict(zip(outputs, values, strict=True))
+
+
+def load_model(settings: Settings) -> ServedModel:
+    """Fetch if configured and missing, verify, and open the model; ModelLoadError if not."""
+    problems = settings.problems()
+    if problems:
+        raise ModelLoadError("; ".join(problems))
+    pin = settings.model_sha256
+    assert pin is not None  # problems() checked it
+    folder = settings.resolved_model_dir()
+    if settings.model_store and not (folder / MODEL_FILE).is_file():
+        fetch_model(settings, folder)
+    data = _read(folder / MODEL_FILE)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != pin:
+        raise ModelLoadError(
+            f"sha256 mismatch for {folder / MODEL_FILE}: MODEL_SHA256 pins {pin}, the file is"
+            f" {actual}; refusing to serve it"
+        )
+    card = _read_card(folder / CARD_FILE)
+    identity = _identity(settings, card, actual)
+    session = _open_session(data, settings)
+    inputs = tuple(_spec(node) for node in session.get_inputs())
+    outputs = tuple(_spec(node) for node in session.get_outputs())
+    if card is not None:
+        check_card_matches(card, inputs, outputs)
+    schema = tabular_schema(inputs, outputs)
+    return ServedModel(identity, schema, session)
+
+
+def fetch_model(settings: Settings, folder: Path) -> None:
+    """Fetch the pinned version from MODEL_STORE with the model store's verified fetch."""
+    import importlib
+
+    assert settings.model_name and settings.model_version and settings.model_sha256
+    try:
+        # Imported by name: the store's backends (Azure SDK) load only when a fetch is asked.
+        store_module = importlib.import_module("modelstore.store")
+    except ImportError as err:
+        raise ModelLoadError(
+            f"MODEL_STORE is set but the model store client is missing: {err}"
+        ) from None
+    store: _Store = store_module.open_store(settings.model_store)
+    log.info("fetching %s@%s from the model store", settings.model_name, settings.model_version)
+    try:
+        store.fetch(settings.model_name, settings.model_version, settings.model_sha256, folder)
+    except Exception as err:  # the store's one-line errors become the readiness reason
+        raise ModelLoadError(
+            f"fetching {settings.model_name}@{settings.model_version} failed: {err}"
+        ) from None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path} does not exist") from None
+    except OSError as err:
+        raise ModelLoadError(f"cannot read {path}: {err.strerror}") from None
+
+
+def _read_card(path: Path) -> ModelCard | None:
+    from modelstore.card import from_json
+    from modelstore.errors import ModelStoreError
+
+    if not path.exists():
+        return None
+    try:
+        return from_json(path.read_bytes(), origin=str(path))
+    except ModelStoreError as err:
+        raise ModelLoadError(str(err)) from None
+    except OSError as err:
+        raise ModelLoadError(f"cannot read {path}: {err.strerror}") from None
+
+
+def _identity(settings: Settings, card: ModelCard | None, sha256: str) -> ModelIdentity:
+    """The pin names the model; a card must agree with it, and fills in what is unset."""
+    name, version = settings.model_name, settings.model_version
+    if card is not None:
+        for field, pinned, carded in (
+            ("MODEL_NAME", name, card.name),
+            ("MODEL_VERSION", version, card.version),
+            ("MODEL_SHA256", sha256, card.sha256),
+        ):
+            if pinned is not None and pinned != carded:
+                raise ModelLoadError(f"{field} is {pinned!r} but the model card says {carded!r}")
+        name, version = name or card.name, version or card.version
+    if name is None or version is None:
+        raise ModelLoadError("MODEL_NAME and MODEL_VERSION are not set and there is no model card")
+    return ModelIdentity(name=name, version=version, sha256=sha256)
+
+
+def _open_session(data: bytes, settings: Settings) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.intra_op_threads
+    options.inter_op_num_threads = settings.inter_op_threads
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only: unused-initializer warnings are noise here
+    try:
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own untyped errors for bad graphs
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"onnxruntime cannot load the model: {first_line}") from None
+
+
+def _spec(node: Any) -> TensorSpec:
+    shape = tuple(dim if isinstance(dim, int | str) else None for dim in node.shape)
+    return TensorSpec(name=node.name, dtype=node.type, shape=shape)
+
+
+def describe(model: ServedModel) -> str:
+    return json.dumps(
+        {
+            **model.identity.to_dict(),
+            "input": model.schema.input.to_dict(),
+            "outputs": [o.to_dict() for o in model.schema.outputs],
+        }
+    )

@@ -1,0 +1,317 @@
+"""The OpenAPI 3 document, built from the served model so it states the real limits.
+
+Feature counts, the batch limit, the input name and datatype come from the loaded model
+and the settings, so a generated client (or a fuzzer) sees exactly what the app accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.model import ServedModel
+from app.settings import Settings
+
+# The largest finite float32 and float64, rounded inwards: a JSON number beyond these does
+# not fit the model's dtype and is rejected with a 400.
+_FEATURE_BOUNDS = {"float32": 3.4e38, "float64": 1.7e308}
+
+
+def openapi_document(settings: Settings, model: ServedModel | None) -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Nightshift model API",
+            "version": settings.app_version,
+            "description": _description(model),
+        },
+        "paths": _paths(),
+        "components": {"schemas": _schemas(settings, model)},
+    }
+
+
+def _description(model: ServedModel | None) -> str:
+    if model is None:
+        return "Serves one pinned, verified tabular ONNX model. No model is loaded yet."
+    ident = model.identity
+    return f"Serves {ident.name} {ident.version} (sha256 {ident.sha256})."
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "The body does not fit the model's input schema; `error` says where.",
+        404: "No such model or version on this server.",
+        413: "The body is larger than MAX_BODY_BYTES.",
+        415: "The Content-Type is not application/json.",
+        503: "The model is not loaded and verified; `error` says why.",
+    }
+    return {str(code): _json(_ref("Error"), text[code]) for code in codes}
+
+
+def _paths() -> dict[str, Any]:
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+    post_errors = _errors(400, 404, 413, 415, 503)
+    metadata = {
+        "get": {
+            "summary": "V2 model metadata: name, versions, platform, input and output tensors.",
+            "responses": {"200": _json(_ref("ModelMetadata"), "The model."), **_errors(404, 503)},
+        }
+    }
+    model_ready = {
+        "get": {
+            "summary": "V2 model readiness.",
+            "responses": {"200": _json(_ref("ModelReady"), "Ready."), **_errors(404, 503)},
+        }
+    }
+    infer = {
+        "post": {
+            "summary": "V2 inference.",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("InferRequest")}},
+            },
+            "responses": {"200": _json(_ref("InferResponse"), "Output tensors."), **post_errors},
+        }
+    }
+
+    def with_params(item: dict[str, Any], params: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"parameters": params, **item}
+
+    return {
+        "/predict": {
+            "post": {
+                "summary": "Predict for rows of features.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("PredictRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("PredictResponse"), "Predictions, per row."),
+                    **_errors(400, 413, 415, 503),
+                },
+            }
+        },
+        "/version": {
+            "get": {
+                "summary": "Image version and revision, and the model pin.",
+                "responses": {"200": _json(_ref("Version"), "Versions.")},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics, summed over all workers.",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document.",
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document.")},
+            }
+        },
+        "/v2": {
+            "get": {
+                "summary": "V2 server metadata.",
+                "responses": {"200": _json(_ref("ServerMetadata"), "The server.")},
+            }
+        },
+        "/v2/health/live": {
+            "get": {
+                "summary": "V2 liveness: the process answers HTTP.",
+                "responses": {"200": _json(_ref("Live"), "Live.")},
+            }
+        },
+        "/v2/health/ready": {
+            "get": {
+                "summary": "V2 readiness: the pinned model is loaded and its sha256 verified.",
+                "responses": {
+                    "200": _json(_ref("Ready"), "Ready."),
+                    "503": _json(_ref("NotReady"), "Not ready; `error` says why."),
+                },
+            }
+        },
+        "/v2/models/{name}": with_params(metadata, [name]),
+        "/v2/models/{name}/versions/{version}": with_params(metadata, [name, version]),
+        "/v2/models/{name}/ready": with_params(model_ready, [name]),
+        "/v2/models/{name}/versions/{version}/ready": with_params(model_ready, [name, version]),
+        "/v2/models/{name}/infer": with_params(infer, [name]),
+        "/v2/models/{name}/versions/{version}/infer": with_params(infer, [name, version]),
+    }
+
+
+def _schemas(settings: Settings, model: ServedModel | None) -> dict[str, Any]:
+    string = {"type": "string"}
+    feature: dict[str, Any] = {"type": "number"}
+    row: dict[str, Any] = {"type": "array", "items": feature}
+    input_tensor: dict[str, Any] = {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": string,
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": string,
+            "data": {"type": "array", "description": "Row-major flat, or nested [rows][features]."},
+            "parameters": {"type": "object"},
+        },
+    }
+    if model is not None:
+        schema = model.schema
+        bound = _FEATURE_BOUNDS[schema.numpy_dtype]
+        feature.update(minimum=-bound, maximum=bound)
+        row.update(minItems=schema.n_features, maxItems=schema.n_features)
+        props = input_tensor["properties"]
+        props["name"] = {"type": "string", "enum": [schema.input.name]}
+        props["datatype"] = {"type": "string", "enum": [schema.v2_input_datatype]}
+        props["shape"].update(minItems=2, maxItems=2)
+    tensor_out = {
+        "type": "object",
+        "required": ["name", "datatype", "shape", "data"],
+        "properties": {
+            "name": string,
+            "datatype": string,
+            "shape": {"type": "array", "items": {"type": "integer"}},
+            "data": {"type": "array"},
+        },
+    }
+    identity = {
+        "type": "object",
+        "required": ["name", "version", "sha256"],
+        "properties": {"name": string, "version": string, "sha256": string},
+    }
+    tensor_meta = {
+        "type": "object",
+        "required": ["name", "datatype", "shape"],
+        "properties": {
+            "name": string,
+            "datatype": string,
+            "shape": {"type": "array", "items": {"type": "integer"}},
+        },
+    }
+    return {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": string}},
+        "ModelIdentity": identity,
+        "PredictRequest": {
+            "type": "object",
+            "required": ["instances"],
+            "properties": {
+                "instances": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": settings.max_batch,
+                    "items": row,
+                }
+            },
+        },
+        "PredictResponse": {
+            "type": "object",
+            "required": ["predictions", "model"],
+            "properties": {
+                "predictions": {"type": "array", "description": "One label or value per row."},
+                "probabilities": {
+                    "type": "array",
+                    "items": {"type": "array", "items": {"type": "number"}},
+                    "description": "Class probabilities per row, for classifiers.",
+                },
+                "model": _ref("ModelIdentity"),
+            },
+        },
+        "InferRequest": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {
+                "id": string,
+                "parameters": {"type": "object"},
+                "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": input_tensor},
+                "outputs": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {"name": string, "parameters": {"type": "object"}},
+                    },
+                },
+            },
+        },
+        "InferResponse": {
+            "type": "object",
+            "required": ["model_name", "model_version", "outputs"],
+            "properties": {
+                "model_name": string,
+                "model_version": string,
+                "id": string,
+                "outputs": {"type": "array", "items": tensor_out},
+            },
+        },
+        "ModelMetadata": {
+            "type": "object",
+            "required": ["name", "versions", "platform", "inputs", "outputs"],
+            "properties": {
+                "name": string,
+                "versions": {"type": "array", "items": string},
+                "platform": string,
+                "inputs": {"type": "array", "items": tensor_meta},
+                "outputs": {"type": "array", "items": tensor_meta},
+            },
+        },
+        "ModelReady": {
+            "type": "object",
+            "required": ["name", "ready"],
+            "properties": {"name": string, "ready": {"type": "boolean"}},
+        },
+        "ServerMetadata": {
+            "type": "object",
+            "required": ["name", "version", "extensions"],
+            "properties": {
+                "name": string,
+                "version": string,
+                "extensions": {"type": "array", "items": string},
+            },
+        },
+        "Live": {
+            "type": "object",
+            "required": ["live"],
+            "properties": {"live": {"type": "boolean"}},
+        },
+        "Ready": {
+            "type": "object",
+            "required": ["ready"],
+            "properties": {"ready": {"type": "boolean"}},
+        },
+        "NotReady": {
+            "type": "object",
+            "required": ["ready", "error"],
+            "properties": {"ready": {"type": "boolean"}, "error": string},
+        },
+        "Version": {
+            "type": "object",
+            "required": ["version", "revision", "model"],
+            "properties": {
+                "version": string,
+                "revision": string,
+                "model": {
+                    "type": "object",
+                    "required": ["name", "version", "sha256", "ready"],
+                    "properties": {
+                        "name": {"type": "string", "nullable": True},
+                        "version": {"type": "string", "nullable": True},
+                        "sha256": {"type": "string", "nullable": True},
+                        "ready": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,184 @@
+"""Turn request bodies into feature matrices, or a BadInput that says exactly what is wrong.
+
+Checks run in the order a caller would fix them: the body is JSON, the shape is right
+(rows, feature count, batch limit), then every value is a finite number that fits the
+model's dtype. Messages name the offending element, e.g. `instances[2][1]`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from app.errors import BadInput
+from app.schema import TabularSchema
+
+_NUMBER_TYPES = (int, float)
+
+
+def instances_to_features(
+    body: dict[str, Any], schema: TabularSchema, max_batch: int
+) -> np.ndarray[Any, Any]:
+    """`{"instances": [[f, ...], ...]}` → a [rows, n_features] array of the model's dtype."""
+    if "instances" not in body:
+        raise BadInput('request body must have "instances": a list of rows of numbers')
+    rows = body["instances"]
+    if not isinstance(rows, list):
+        raise BadInput(f'"instances" must be a list of rows, got {_kind(rows)}')
+    _check_batch(len(rows), max_batch, "instances")
+    expected = schema.n_features
+    flat: list[Any] = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise BadInput(
+                f"instances[{index}] must be a list of {expected} numbers, got {_kind(row)}"
+            )
+        if len(row) != expected:
+            raise BadInput(
+                f"instances[{index}] has {len(row)} features; the model takes {expected}"
+            )
+        flat.extend(row)
+    features = _to_array(
+        flat, schema.numpy_dtype, lambda i: f"instances[{i // expected}][{i % expected}]"
+    )
+    return features.reshape(len(rows), expected)
+
+
+def v2_inputs_to_features(
+    body: dict[str, Any], schema: TabularSchema, max_batch: int
+) -> np.ndarray[Any, Any]:
+    """The V2 request's one input tensor → a [rows, n_features] array of the model's dtype."""
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise BadInput('request body must have "inputs": a list with one input tensor')
+    want = schema.input.name
+    if len(inputs) != 1:
+        raise BadInput(f"the model takes exactly one input, {want!r}; got {len(inputs)} inputs")
+    tensor = inputs[0]
+    if not isinstance(tensor, dict):
+        raise BadInput(f"inputs[0] must be an object, got {_kind(tensor)}")
+    for key in ("name", "shape", "datatype", "data"):
+        if key not in tensor:
+            raise BadInput(f'inputs[0] is missing "{key}"')
+    if tensor["name"] != want:
+        raise BadInput(f"inputs[0].name is {tensor['name']!r}; the model's input is {want!r}")
+    datatype = schema.v2_input_datatype
+    if tensor["datatype"] != datatype:
+        raise BadInput(f"inputs[0].datatype is {tensor['datatype']!r}; the model takes {datatype}")
+    shape = tensor["shape"]
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 2
+        or not all(type(dim) is int and dim >= 0 for dim in shape)
+    ):
+        raise BadInput(f"inputs[0].shape must be [rows, {schema.n_features}], got {shape!r}")
+    rows, columns = shape
+    if columns != schema.n_features:
+        raise BadInput(f"inputs[0].shape is {shape}; the model takes {schema.n_features} features")
+    _check_batch(rows, max_batch, "inputs[0].shape[0]")
+    flat = _flatten(tensor["data"], rows, columns)
+    features = _to_array(flat, schema.numpy_dtype, lambda i: f"inputs[0].data[{i}]")
+    return features.reshape(rows, columns)
+
+
+def requested_outputs(body: dict[str, Any], schema: TabularSchema) -> list[str]:
+    """V2 `outputs: [{"name": ...}]` selects outputs; absent means all of them."""
+    names = [out.name for out in schema.outputs]
+    requested = body.get("outputs")
+    if requested is None:
+        return names
+    if not isinstance(requested, list) or not requested:
+        raise BadInput('"outputs" must be a non-empty list of {"name": ...} objects')
+    chosen = []
+    for index, item in enumerate(requested):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise BadInput(f'outputs[{index}] must be an object with a string "name"')
+        if item["name"] not in names:
+            raise BadInput(
+                f"outputs[{index}].name {item['name']!r} is not an output; the model has {names}"
+            )
+        chosen.append(item["name"])
+    return chosen
+
+
+def check_outputs_finite(results: dict[str, np.ndarray[Any, Any]], row_name: str) -> None:
+    """JSON has no NaN or Infinity: extreme features that overflow the model's arithmetic
+    are the caller's to fix, so they get a 400 naming the first such row. Called only once
+    encoding has failed, so a good request never pays for the scan."""
+    for name, values in results.items():
+        if values.dtype.kind != "f" or np.isfinite(values).all():
+            continue
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        row = int(np.flatnonzero(bad)[0])
+        raise BadInput(
+            f"{row_name}[{row}]: the model's output {name!r} is not finite; the features are"
+            " outside the range the model can compute with"
+        )
+
+
+def _check_batch(rows: int, max_batch: int, what: str) -> None:
+    if rows == 0:
+        raise BadInput(f"{what}: the batch is empty; send at least one row")
+    if rows > max_batch:
+        raise BadInput(f"{what}: {rows} rows is more than the limit of {max_batch} per request")
+
+
+def _flatten(data: Any, rows: int, columns: int) -> list[Any]:
+    """V2 data may be row-major flat or nested as [rows][columns]; accept both, exactly."""
+    if not isinstance(data, list):
+        raise BadInput(f"inputs[0].data must be a list, got {_kind(data)}")
+    if data and isinstance(data[0], list):
+        if len(data) != rows:
+            raise BadInput(f"inputs[0].data has {len(data)} rows; shape says {rows}")
+        flat: list[Any] = []
+        for index, row in enumerate(data):
+            if not isinstance(row, list) or len(row) != columns:
+                raise BadInput(f"inputs[0].data[{index}] must be a list of {columns} numbers")
+            flat.extend(row)
+        return flat
+    if len(data) != rows * columns:
+        raise BadInput(
+            f"inputs[0].data has {len(data)} values;"
+            f" shape [{rows}, {columns}] needs {rows * columns}"
+        )
+    return data
+
+
+# The largest finite value of each feature dtype; JSON's 1e999 parses as inf and fails too.
+_DTYPE_MAX = {
+    "float32": float(np.finfo(np.float32).max),
+    "float64": float(np.finfo(np.float64).max),
+}
+_NUMBERS = frozenset(_NUMBER_TYPES)
+
+
+def _to_array(flat: list[Any], dtype: str, where: Any) -> np.ndarray[Any, Any]:
+    """Check with one pass each over types and magnitudes (cheap in C), then convert once;
+    only a bad request pays for finding and naming the offending element."""
+    # bool is an int in Python, and a JSON true is not a feature value: compare exact types.
+    if not set(map(type, flat)) <= _NUMBERS:
+        index, value = next((i, v) for i, v in enumerate(flat) if type(v) not in _NUMBER_TYPES)
+        raise BadInput(f"{where(index)} is {_kind(value)}; features must be numbers")
+    limit = _DTYPE_MAX[dtype]
+    if flat and max(map(abs, flat)) > limit:
+        index, value = next((i, v) for i, v in enumerate(flat) if abs(v) > limit)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadInput(f"{where(index)} is not a finite number")
+        if isinstance(value, int) and abs(value) > _DTYPE_MAX["float64"]:
+            raise BadInput(f"{where(index)} is too large for a {dtype} feature")
+        raise BadInput(f"{where(index)} = {value:g} is out of range for {dtype}")
+    return np.array(flat, dtype=dtype)
+
+
+_JSON_KINDS = ((bool, "a boolean"), (str, "a string"), (list, "a list"), (dict, "an object"))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    for kind, text in _JSON_KINDS:
+        if isinstance(value, kind):
+            return text
+    return type(value).__name__
