@@ -94,7 +94,7 @@ def summary(
                 name=bump.artifact.name,
                 old=bump.old.value if bump.old else None,
                 new=bump.new.value,
-                age=(now - bump.new.created) if bump.new.created else None,
+                created=bump.new.created,
                 links=tuple(links),
                 metrics=tuple(metrics),
                 reasons=bump.reasons,

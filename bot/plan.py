@@ -182,7 +182,10 @@ def _from_offer(
     reasons: list[str] = []
     for candidate in offer.candidates:
         if candidate.same_as(current.version):
-            return Skip(env, artifact, f"already at the best version {candidate.value}", False)
+            note = f" ({offer.note})" if offer.note else ""
+            return Skip(
+                env, artifact, f"already at the best version {candidate.value}{note}", False
+            )
         if candidate.value == current.version.value:
             # Same tag, different digest: the tag was re-pushed. Pin the new digest.
             reasons.append(f"tag {candidate.value} now points to {candidate.digest}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 GITHUB_BODY_LIMIT = 65_536
@@ -42,6 +42,9 @@ class ArtifactBump:
     old: str | None
     new: str
     age: timedelta | None = None
+    # When it was built or published. Preferred over `age`: a date renders the same on
+    # every pass, so re-running the bot never touches the PR just because time passed.
+    created: datetime | None = None
     links: tuple[Link, ...] = ()
     metrics: tuple[MetricChange, ...] = ()
     reasons: tuple[str, ...] = ()
@@ -103,13 +106,13 @@ def _head(summary: PromotionSummary) -> str:
     source = f" from **{summary.source_environment}**" if summary.source_environment else ""
     out.append(f"Nightshift promotes **{summary.environment}**{source}.")
     out.append("")
-    out.append("| Artifact | Kind | From | To | Age | Links |")
+    out.append("| Artifact | Kind | From | To | Built | Links |")
     out.append("|---|---|---|---|---|---|")
     for bump in summary.bumps:
         links = " · ".join(f"[{_cell(link.label)}]({link.url})" for link in bump.links)
         out.append(
             f"| {_cell(bump.name)} | {bump.kind} | {_code(bump.old)} | {_code(bump.new)} "
-            f"| {_age(bump.age)} | {links or '—'} |"
+            f"| {_built(bump)} | {links or '—'} |"
         )
     for bump in summary.bumps:
         if not bump.metrics and not bump.reasons:
@@ -158,6 +161,12 @@ def _cell(text: str) -> str:
 
 def _code(value: str | None) -> str:
     return "—" if value is None else f"`{_cell(value)}`"
+
+
+def _built(bump: ArtifactBump) -> str:
+    if bump.created is not None:
+        return f"{bump.created.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return _age(bump.age)
 
 
 def _age(age: timedelta | None) -> str:

@@ -276,7 +276,9 @@ def new_estate(
     origin: GitOrigin,
     forge: GitHubFake,
     workdir: Path,
-    **kw: str,
+    *,
+    staging_soak: str = "24h",
+    prod_soak: str = "72h",
 ) -> Estate:
     """An estate with fresh names, so several can share one set of services."""
     suffix = uuid.uuid4().hex[:8]
@@ -289,5 +291,6 @@ def new_estate(
         image_repo=f"nightshift-{suffix}/model-api",
         container=f"models{suffix}",
         workdir=workdir,
-        **kw,
+        staging_soak=staging_soak,
+        prod_soak=prod_soak,
     )

@@ -67,7 +67,7 @@ GOLDEN = """\
 
 Nightshift promotes **prod** from **staging**.
 
-| Artifact | Kind | From | To | Age | Links |
+| Artifact | Kind | From | To | Built | Links |
 |---|---|---|---|---|---|
 | model-api | image | `1.4.0` | `1.5.0` | 3 days | \
 [compare](https://github.com/o/app/compare/a1b2...e4f5) |

@@ -7,6 +7,7 @@ one artifact or environment leave the rest going through.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,7 +71,8 @@ def test_dev_gets_a_direct_commit_then_staging_a_pr_after_soak(estate: Estate) -
         "environments/staging/kustomization.yaml"
     )
     staging_skip = next(e for e in first.environments if e.plan.environment == "staging")
-    assert any("soaking in dev" in s.reason for s in staging_skip.plan.skips)
+    reasons = [s.reason for s in staging_skip.plan.skips]
+    assert any("already runs what dev runs" in r for r in reasons), reasons
 
     # A second pass right away is a no-op: no commit, no PR.
     commits = len(estate.origin_log())
@@ -101,8 +103,12 @@ def test_dev_gets_a_direct_commit_then_staging_a_pr_after_soak(estate: Estate) -
 
     # And the same pass again leaves the PR alone.
     requests_before = len(estate.forge.requests)
+    body_before = estate.forge.pulls(estate.repository)[0]["body"]
     unchanged = bot_pass(estate, at=later + timedelta(minutes=3))
-    assert outcome(unchanged, "staging") == "unchanged"
+    body_after = estate.forge.pulls(estate.repository)[0]["body"]
+    assert outcome(unchanged, "staging") == "unchanged", "\n".join(
+        difflib.unified_diff(body_before.splitlines(), body_after.splitlines(), lineterm="")
+    )
     writes = [r for r in estate.forge.requests[requests_before:] if r.method != "GET"]
     assert writes == []
 
