@@ -815,6 +815,10 @@ class GitHubFake(Service):
         with self.state.lock:
             self.state.faults.append(Fault(kind, count, retry_after))
 
+    def clear_faults(self) -> None:
+        with self.state.lock:
+            self.state.faults.clear()
+
     @property
     def requests(self) -> list[Recorded]:
         with self.state.lock:

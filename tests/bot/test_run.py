@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.config_schema import Config
+from bot.github import GitHubProvider, RetryPolicy
+from bot.pr import PullRequestProvider
 from bot.report import PassReport
-from bot.run import PassOptions, run_pass
+from bot.run import PassOptions, ProviderFactory, github_provider, run_pass
 from devstack.azurite import Azurite
 from devstack.estate import Estate, git, new_estate, person_env
 from devstack.githttp import GitOrigin
@@ -42,11 +46,21 @@ def estate(
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("GITHUB_API_URL", raising=False)
     yield estate
+    forge.clear_faults()  # the forge is shared by the session
 
 
-def bot_pass(estate: Estate, *, at: datetime, **kw: object) -> PassReport:
+def bot_pass(
+    estate: Estate, *, at: datetime, provider: ProviderFactory = github_provider, **kw: object
+) -> PassReport:
     options = PassOptions(repo=estate.workdir / "bot", url=estate.clone_url, now=at, **kw)  # type: ignore[arg-type]
-    return run_pass(options)
+    return run_pass(options, provider_factory=provider)
+
+
+def impatient_github(config: Config) -> PullRequestProvider:
+    """The real provider with short backoff, so retry-then-fail tests stay quick."""
+    provider = github_provider(config)
+    assert isinstance(provider, GitHubProvider)
+    return replace(provider, retry=RetryPolicy(attempts=3, backoff=0.05))
 
 
 def outcome(report: PassReport, env: str) -> str:
@@ -187,3 +201,47 @@ def test_dry_run_writes_nothing(estate: Estate) -> None:
     report = bot_pass(estate, at=T0, dry_run=True)
     assert outcome(report, "dev") == "dry-run"
     assert estate.origin_log() == before
+
+
+def test_github_failing_fails_the_pr_environment_only(estate: Estate) -> None:
+    estate.push_image("1.1.0")
+    assert bot_pass(estate, at=T0).exit_code == 0
+    # The forge keeps answering 502: the PR environment fails with one clear line.
+    estate.forge.inject("server", count=50, retry_after=0)
+    report = bot_pass(estate, at=T0 + timedelta(hours=25), provider=impatient_github)
+    estate.forge.clear_faults()
+    assert report.exit_code == 1
+    staging = next(e for e in report.environments if e.plan.environment == "staging")
+    assert staging.outcome == "failed"
+    assert "502" in staging.detail or "GitHub" in staging.detail
+    assert estate.forge.token not in staging.detail
+    assert "\n" not in staging.detail
+
+
+def test_crash_between_commit_and_push_leaves_no_duplicate(estate: Estate) -> None:
+    estate.push_image("1.1.0")
+    # A pass that commits but dies before pushing: the bot's checkout is ahead of origin.
+    report = bot_pass(estate, at=T0, dry_run=True)
+    assert outcome(report, "dev") == "dry-run"
+    checkout = estate.workdir / "bot"
+    from bot.git import ChangeSet, Identity, open_checkout
+    from devstack.estate import BOT_EMAIL
+
+    with open_checkout(checkout) as co:
+        co.commit(
+            ChangeSet(
+                files={"environments/dev/NOTES": b"half-done pass\n"},
+                subject="dev: image model-api 1.0.0 → 1.1.0",
+                trailers=(("Nightshift-Environment", "dev"),),
+            ),
+            Identity("Nightshift Bot", BOT_EMAIL),
+        )
+    assert len(git("log", "--format=%s", "origin/main..main", cwd=checkout).splitlines()) == 1
+
+    again = bot_pass(estate, at=T0 + timedelta(minutes=1))
+    assert again.exit_code == 0 and outcome(again, "dev") == "pushed"
+    subjects = estate.origin_log()
+    assert sum(s.startswith("dev: image model-api") for s in subjects) == 1
+    assert "NOTES" not in git(
+        "ls-tree", "-r", "--name-only", "main", cwd=estate.origin.repo_path(estate.repository)
+    )

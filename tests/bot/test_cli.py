@@ -1,0 +1,185 @@
+"""`python -m bot` as people run it: help, exit codes, one-line errors, pin, status, serve."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from devstack.procs import ROOT
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def bot(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def kustomize_repo(tmp_path: Path, *, with_config: bool) -> Path:
+    """A plain kustomize repo (this repo's base and overlays), committed by a person."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "base-manifests", repo / "base-manifests")
+    for env in ("dev", "staging", "prod"):
+        shutil.copytree(ROOT / "environments" / env, repo / "environments" / env)
+    if with_config:
+        shutil.copy(ROOT / "environments" / "promotion.yaml", repo / "environments")
+    for args in (
+        ["init", "-q", "--initial-branch=main"],
+        ["config", "user.name", "Dana Operator"],
+        ["config", "user.email", "dana@example.com"],
+        ["add", "-A"],
+        ["commit", "-qm", "bootstrap"],
+    ):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    return repo
+
+
+def test_help_lists_every_command_and_the_environment() -> None:
+    result = bot("--help")
+    assert result.returncode == 0
+    for command in ("plan", "run", "serve", "pin", "status"):
+        assert command in result.stdout
+    assert "NIGHTSHIFT_GIT_TOKEN" in result.stdout and "exit codes" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        pytest.param(["frobnicate"], 2, "invalid choice", id="unknown-command"),
+        pytest.param(
+            ["pin", "dev"],
+            2,
+            "one of the arguments --image --model is required",
+            id="pin-needs-what",
+        ),
+        pytest.param(
+            ["pin", "nowhere", "--image", "model-api=1.0.0"],
+            2,
+            "unknown environment 'nowhere'",
+            id="unknown-env",
+        ),
+        pytest.param(
+            ["pin", "dev", "--image", "model-api=bad tag"],
+            2,
+            "expected NAME=TAG",
+            id="bad-image-spec",
+        ),
+        pytest.param(
+            ["pin", "dev", "--image", "other=1.0.0"],
+            1,
+            "no image named 'other'",
+            id="unknown-image",
+        ),
+        pytest.param(["plan", "--env", "qa"], 2, "unknown environment 'qa'", id="plan-unknown-env"),
+    ],
+)
+def test_bad_usage_is_one_line_with_the_right_exit_code(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    repo = kustomize_repo(tmp_path, with_config=True)
+    result = bot(*args, "--repo", str(repo)) if args[0] != "frobnicate" else bot(*args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_broken_config_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    repo = kustomize_repo(tmp_path, with_config=True)
+    config = repo / "environments" / "promotion.yaml"
+    config.write_text(config.read_text().replace("soak: 24h", "soak: tomorrow"))
+    result = bot("plan", "--repo", str(repo))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "promotion.yaml:" in line and "soak" in line
+
+
+def test_pin_without_promotion_yaml_edits_only_the_pinned_bytes(tmp_path: Path) -> None:
+    repo = kustomize_repo(tmp_path, with_config=False)
+    target = repo / "environments" / "staging" / "kustomization.yaml"
+    before = target.read_bytes()
+    result = bot("pin", "staging", "--image", f"model-api=1.10@{DIGEST}", "--repo", str(repo))
+    assert result.returncode == 0, result.stderr
+    after = target.read_bytes()
+    # A tag YAML would read as a number is quoted; nothing else in the file moved.
+    assert b'newTag: "1.10"' in after or b"newTag: '1.10'" in after
+    assert DIGEST.encode() in after
+    assert len(after) - len(before) < 80
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(target.parent)], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"model-api:1.10@{DIGEST}" in rendered
+
+
+def test_pin_commit_is_a_persons_commit_and_status_shows_it(tmp_path: Path) -> None:
+    repo = kustomize_repo(tmp_path, with_config=False)
+    sha = "cd" * 32
+    result = bot(
+        "pin", "dev", "--model", "iris=1.0.1", "--sha256", sha, "--commit", "--repo", str(repo)
+    )
+    assert result.returncode == 0, result.stderr
+    log = subprocess.run(
+        ["git", "log", "-1", "--format=%an <%ae>%n%B"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert log.startswith("Dana Operator <dana@example.com>")
+    assert "Nightshift-Environment" not in log  # a person's decision, not the bot's
+    status = bot("status", "--json", "--repo", str(repo))
+    assert status.returncode == 0, status.stderr
+    import json
+
+    pins = json.loads(status.stdout)["pins"]
+    dev_model = next(p for p in pins if p["environment"] == "dev" and p["kind"] == "model")
+    assert dev_model["version"] == "1.0.1" and dev_model["digest"] == sha
+    assert dev_model["by_bot"] is False and dev_model["author"] == "dana@example.com"
+
+
+def test_pin_refuses_an_edit_that_would_not_render(tmp_path: Path) -> None:
+    repo = kustomize_repo(tmp_path, with_config=False)
+    (repo / "base-manifests" / "deployment.yaml").write_text("kind: Deployment\nspec: [\n")
+    target = repo / "environments" / "dev" / "kustomization.yaml"
+    before = target.read_bytes()
+    result = bot("pin", "dev", "--image", f"model-api=2.0.0@{DIGEST}", "--repo", str(repo))
+    assert result.returncode == 1
+    assert "would not render" in result.stderr
+    assert target.read_bytes() == before
+
+
+def test_serve_logs_the_next_run_and_stops_on_sigterm(tmp_path: Path) -> None:
+    repo = kustomize_repo(tmp_path, with_config=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--repo", str(repo)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        seen = ""
+        while "next run at" not in seen and time.monotonic() < deadline:
+            assert proc.stderr is not None
+            seen += proc.stderr.readline()
+        assert "next run at" in seen
+        assert "+01:00" in seen or "+02:00" in seen  # Europe/Amsterdam, from promotion.yaml
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
