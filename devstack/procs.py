@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -82,10 +83,6 @@ class Service:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-        if self.proc is not None:
-            log = _LOGS.pop(self.proc.pid, None)
-            if log is not None:
-                log.unlink(missing_ok=True)
         for step in reversed(self.cleanup):
             step()
         self.cleanup.clear()
@@ -98,6 +95,13 @@ class Service:
 
 
 _LOGS: dict[int, Path] = {}
+
+
+@atexit.register
+def _remove_logs() -> None:
+    # Logs outlive their service so a test can read what it printed after stopping it.
+    for path in _LOGS.values():
+        path.unlink(missing_ok=True)
 
 
 def spawn(
@@ -123,9 +127,10 @@ def spawn(
     return proc
 
 
-def output_of(proc: subprocess.Popen[bytes], limit: int = 4000) -> str:
-    """The tail of a spawned service's log, for error messages."""
+def output_of(proc: subprocess.Popen[bytes], limit: int | None = 4000) -> str:
+    """The tail of a spawned service's log (all of it with `limit=None`)."""
     path = _LOGS.get(proc.pid)
     if path is None or not path.exists():
         return ""
-    return path.read_bytes()[-limit:].decode(errors="replace")
+    data = path.read_bytes()
+    return (data if limit is None else data[-limit:]).decode(errors="replace")

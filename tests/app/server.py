@@ -10,15 +10,15 @@ from dataclasses import dataclass
 
 import requests
 
-from devstack.procs import Service, free_port, spawn, wait_until
+from devstack.procs import Service, free_port, output_of, spawn, wait_until
 
 
 @dataclass
 class AppServer(Service):
     def output(self) -> str:
         """Everything the server printed so far (call after stop())."""
-        assert self.proc is not None and self.proc.stdout is not None
-        return self.proc.stdout.read().decode(errors="replace")
+        assert self.proc is not None
+        return output_of(self.proc, limit=None)
 
 
 def is_ready(url: str) -> bool:
