@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
-from datetime import datetime
 
 from bot.edit import Change, EditResult, apply_changes, bump_image, bump_model
 from bot.errors import ManifestError
@@ -67,7 +66,6 @@ def summary(
     bumps: Sequence[Bump],
     gate: GateResult,
     *,
-    now: datetime,
     source_url: str | None = None,
 ) -> PromotionSummary:
     """The PR body's data: old → new, ages, compare links, metrics, soak and gate results."""

@@ -50,14 +50,20 @@ class Catalog:
         self.errors: dict[Artifact, str] = {}
         self._cards: dict[str, dict[str, Candidate]] = {}
 
-    def listing_error(self, artifact: Artifact) -> str | None:
+    def failed_offer(self, artifact: Artifact) -> Offer | None:
+        """An empty offer saying why, when this pass could not list the artifact.
+
+        The failure is also recorded in `errors`: the pass reports it and exits 1, while
+        every other artifact still goes through.
+        """
         try:
             if artifact.kind == "image":
                 self.discoverer.image_candidates(self.discovery, artifact.name)
             else:
                 self.discoverer.model_candidates(self.discovery, artifact.name)
         except BotError as err:
-            return str(err)
+            self.errors[artifact] = str(err)
+            return Offer(artifact, (), str(err))
         return None
 
     def model_versions(self, name: str) -> dict[str, Candidate]:
@@ -125,10 +131,8 @@ def newest_offers(
     for artifact, running in sorted(state.running.items()):
         if artifact.kind != "model" or artifact.name not in config.models:
             continue
-        error = catalog.listing_error(artifact)
-        if error:
-            offers[artifact] = Offer(artifact, (), error)
-            catalog.errors[artifact] = error
+        if failed := catalog.failed_offer(artifact):
+            offers[artifact] = failed
             continue
         current = catalog.enrich(artifact, running.version)
         decision = catalog.discoverer.decide_model(
@@ -149,10 +153,8 @@ def newest_offers(
         if artifact.name not in config.images:
             offers[artifact] = Offer(artifact, (), "not in promotion.yaml's images")
             continue
-        error = catalog.listing_error(artifact)
-        if error:
-            offers[artifact] = Offer(artifact, (), error)
-            catalog.errors[artifact] = error
+        if failed := catalog.failed_offer(artifact):
+            offers[artifact] = failed
             continue
         try:
             decision = catalog.discoverer.decide_image(

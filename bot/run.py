@@ -360,7 +360,7 @@ def _write_prs(
                 continue
             assert p.gate is not None
             body_data = summary(
-                name, spec.upstream, p.plan.bumps, p.gate, now=ctx.now,
+                name, spec.upstream, p.plan.bumps, p.gate,
                 source_url=_source_url(ctx),
             )  # fmt: skip
             pr = open_or_update_pr(
