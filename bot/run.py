@@ -20,10 +20,10 @@ import pygit2
 
 from bot.changes import changeset, edit_for, summary
 from bot.config import load_config
-from bot.config_schema import Config
+from bot.config_schema import Config, GitSettings
 from bot.discover import Discoverer
 from bot.edit import EditResult
-from bot.errors import BotError, ConfigError, GitHubError
+from bot.errors import BotError, ConfigError, GitError, GitHubError
 from bot.gate import GateResult, gate_environment
 from bot.git import ChangeSet, Checkout, Identity, open_checkout
 from bot.github import GitHubProvider
@@ -107,12 +107,7 @@ def run_pass(
     branch = first.git.branch if first else "main"
     with open_checkout(options.repo, options.url, branch=branch) as checkout:
         if _has_remote(checkout):
-            email = first.git.author_email if first else _default_email()
-            dropped = checkout.sync(email)
-            if dropped:
-                log.warning(
-                    "recovered from an interrupted pass: dropped %d commit(s)", len(dropped)
-                )
+            _sync(checkout, first, writing=options.write and not options.dry_run)
         config = load_config(checkout.path / CONFIG_PATH)
         _check_environments(config, options.environments)
         is_newer = newer_by_policy(config)
@@ -135,10 +130,37 @@ def run_pass(
             discoverer.close()
 
 
-def _default_email() -> str:
-    from bot.config_schema import GitSettings
+def _sync(checkout: Checkout, config: Config | None, *, writing: bool) -> None:
+    """Bring the checkout to the remote branch, without ever losing a person's work.
 
-    return GitSettings().author_email
+    Syncing resets the working tree, so it is refused when tracked files have uncommitted
+    changes. A read-only pass (`plan`, `--dry-run`) on such a checkout only fetches and
+    plans on the working tree as it is, saying so.
+    """
+    dirty = _uncommitted(checkout)
+    if dirty and writing:
+        raise GitError(
+            f"{checkout.path} has uncommitted changes ({', '.join(dirty[:3])}); the bot resets "
+            "its checkout to the remote, so commit or stash them, or give it its own --repo"
+        )
+    if dirty:
+        log.warning("%s has uncommitted changes: planning on the working tree as it is",
+                    checkout.path)  # fmt: skip
+        checkout.fetch()
+        return
+    email = config.git.author_email if config else GitSettings().author_email
+    dropped = checkout.sync(email)
+    if dropped:
+        log.warning("recovered from an interrupted pass: dropped %d commit(s)", len(dropped))
+
+
+def _uncommitted(checkout: Checkout) -> list[str]:
+    """Tracked files whose working-tree or index state differs from HEAD."""
+    changed = []
+    for path, flags in checkout.repo.status(untracked_files="no").items():
+        if flags != pygit2.enums.FileStatus.CURRENT and not flags & pygit2.enums.FileStatus.IGNORED:
+            changed.append(path)
+    return sorted(changed)
 
 
 def _has_remote(checkout: Checkout) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.config_schema import Config
+from bot.errors import GitError
 from bot.github import GitHubProvider, RetryPolicy
 from bot.pr import PullRequestProvider
 from bot.report import PassReport
@@ -245,3 +246,19 @@ def test_crash_between_commit_and_push_leaves_no_duplicate(estate: Estate) -> No
     assert "NOTES" not in git(
         "ls-tree", "-r", "--name-only", "main", cwd=estate.origin.repo_path(estate.repository)
     )
+
+
+def test_run_refuses_a_checkout_with_uncommitted_changes_and_loses_nothing(
+    estate: Estate,
+) -> None:
+    estate.push_image("1.1.0")
+    bot_pass(estate, at=T0, dry_run=True)  # clones the bot's checkout
+    edited = estate.workdir / "bot" / "environments" / "prod" / "kustomization.yaml"
+    edited.write_text(edited.read_text() + "# a person's note\n")
+    with pytest.raises(GitError, match="uncommitted changes"):
+        bot_pass(estate, at=T0)
+    assert edited.read_text().endswith("# a person's note\n")
+    # `plan` still works, on the working tree as it is.
+    planned = bot_pass(estate, at=T0, write=False)
+    assert outcome(planned, "dev") == "planned"
+    assert edited.read_text().endswith("# a person's note\n")
