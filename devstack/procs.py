@@ -71,7 +71,8 @@ class Service:
     proc: subprocess.Popen[bytes] | None = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Stop the process (and its process group) but keep its log; idempotent."""
         if self.proc is not None and self.proc.poll() is None:
             # Each service runs in its own process group so helpers it forks stop too.
             with contextlib.suppress(ProcessLookupError):
@@ -82,6 +83,9 @@ class Service:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.terminate()
         if self.proc is not None:
             log = _LOGS.pop(self.proc.pid, None)
             if log is not None:
@@ -123,9 +127,15 @@ def spawn(
     return proc
 
 
-def output_of(proc: subprocess.Popen[bytes], limit: int = 4000) -> str:
-    """The tail of a spawned service's log, for error messages."""
+def log_path(proc: subprocess.Popen[bytes]) -> Path | None:
+    """Where a spawned service's output goes (until its Service is stopped)."""
+    return _LOGS.get(proc.pid)
+
+
+def output_of(proc: subprocess.Popen[bytes], limit: int | None = 4000) -> str:
+    """The tail of a spawned service's log (all of it with `limit=None`)."""
     path = _LOGS.get(proc.pid)
     if path is None or not path.exists():
         return ""
-    return path.read_bytes()[-limit:].decode(errors="replace")
+    data = path.read_bytes()
+    return (data if limit is None else data[-limit:]).decode(errors="replace")
