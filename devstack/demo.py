@@ -8,7 +8,7 @@ The whole Nightshift story on real services on loopback, in a few minutes:
  3. push `model-api` 1.0.0 and 1.1.0 to the registry, with OCI labels, as CI would;
  4. seed the GitOps repository (this repo's manifests, every environment at 1.0.0);
  5. run the bot as its pod would (`python -m bot run`, only the Secret's environment):
-    dev gets a direct commit; staging waits for dev to soak 24h;
+    dev gets a direct commit; `python -m bot plan` says staging waits for dev to soak 24h;
  6. a day later (the bot's hidden `--now`): staging gets a promotion PR on the forge;
  7. `python -m bot status`, and `kubectl kustomize environments/dev`;
  8. fetch dev's pinned model from Azurite with verification, as the init container does,
@@ -411,7 +411,9 @@ def run(demo: Demo, *, keep_running: bool) -> None:
         print("  (environment: NIGHTSHIFT_REPO_URL, HOME and the Secret's NIGHTSHIFT_GIT_TOKEN,")
         print("   NIGHTSHIFT_GITHUB_TOKEN, AZURE_STORAGE_CONNECTION_STRING; nothing else)")
         bot(demo, estate, "run")
-        print("  dev got a direct commit; staging waits until dev has run 1.1.0 for 24h.")
+        print("  dev got a direct commit. A pass plans against what runs now, so `plan`")
+        print("  says why staging waits:")
+        bot(demo, estate, "plan", "--env", "staging")
     with step(demo, "a day later (the bot's --now): staging gets a promotion pull request"):
         bot(demo, estate, "run", now=demo.t0 + SOAKED)
         pr = show_pull_request(estate)
