@@ -24,7 +24,7 @@ import requests
 import yaml
 
 from devstack.azurite import Azurite
-from devstack.estate import Estate, git, new_estate, person_env
+from devstack.estate import SEED_SOURCE, Estate, git, new_estate, person_env
 from devstack.githttp import GitOrigin
 from devstack.github_fake import GitHubFake
 from devstack.registry import Registry
@@ -155,6 +155,8 @@ def test_the_whole_story(story: Story, tmp_path: Path) -> None:
     [staging_pr] = story.open_pulls()
     assert staging_pr["head"]["ref"] == STAGING_BRANCH
     assert "1.1.0" in staging_pr["title"] or "1.1.0" in staging_pr["body"]
+    # The compare link points at the repository the images were built from (their label).
+    assert f"]({SEED_SOURCE}/compare/" in staging_pr["body"], staging_pr["body"]
     assert len(estate.origin_log()) == commits
 
     # 3. A reviewer merges it; three days on, prod gets its PR.
