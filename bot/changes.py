@@ -106,8 +106,10 @@ def summary(
                 reasons=bump.reasons,
             )
         )
+    # Named by artifact: a bundle's image and model soak alike, and two identical
+    # "soak: ..." lines under the Soak heading told a reviewer nothing about which was which.
     soak = tuple(
-        CheckResult("soak", True, reason)
+        CheckResult(str(bump.artifact), True, reason)
         for bump in bumps
         for reason in bump.reasons
         if upstream and reason.startswith(f"{upstream} has run")

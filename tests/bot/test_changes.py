@@ -1,4 +1,4 @@
-"""PR body links for image bumps: revisions live in the repository the image was built from."""
+"""PR body data from bumps: links to the repository the image was built from; soak per artifact."""
 
 from __future__ import annotations
 
@@ -60,3 +60,17 @@ def test_image_links(
     old: Version, new: Version, source_url: str | None, expected: tuple[Link, ...]
 ) -> None:
     assert links(old, new, source_url) == expected
+
+
+def test_soak_results_name_their_artifact() -> None:
+    reason = "dev has run 1.1.0 for at least its soak time (1d)"
+    bumps = [
+        Bump("staging", IMAGE, Version("1.0.0"), Version("1.1.0"), (reason,)),
+        Bump("staging", Artifact("model", "iris"), Version("1.0.0"), Version("1.1.0"), (reason,)),
+    ]
+    gate = GateResult("staging", True, "passed", "")
+    result = summary("staging", "dev", bumps, gate, now=datetime.now(UTC))
+    assert [(c.name, c.detail) for c in result.soak] == [
+        ("image model-api", reason),
+        ("model iris", reason),
+    ]
