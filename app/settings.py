@@ -65,11 +65,17 @@ class Settings:
         return replace(self, **updated)
 
     def resolved_model_dir(self) -> Path:
-        """MODEL_DIR, or with only MODEL_STORE a per-version folder under the temp dir."""
+        """MODEL_DIR, or with only MODEL_STORE a per-pin folder under the temp dir.
+
+        The folder is named by the pinned sha256 too: two stores may hold the same name and
+        version with different bytes, and a copy fetched for one pin must never be found
+        (and refused, or worse) when another is asked for.
+        """
         if self.model_dir is not None:
             return self.model_dir
         if self.model_store and self.model_name and self.model_version:
-            folder = f"{self.model_name}-{self.model_version}"
+            pin = (self.model_sha256 or "unpinned")[:16]
+            folder = f"{self.model_name}-{self.model_version}-{pin}"
             return Path(tempfile.gettempdir()) / "nightshift-models" / folder
         raise ConfigError(
             "MODEL_DIR is not set: set it to the folder holding model.onnx, or set MODEL_STORE,"

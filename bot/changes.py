@@ -68,16 +68,22 @@ def summary(
     *,
     source_url: str | None = None,
 ) -> PromotionSummary:
-    """The PR body's data: old → new, ages, compare links, metrics, soak and gate results."""
+    """The PR body's data: old → new, ages, compare links, metrics, soak and gate results.
+
+    Revisions are commits of the repository the image was built from: its
+    `org.opencontainers.image.source` label says which. `source_url` (the PRs' repository)
+    is the fallback for images without that label, as when code and GitOps share a repo.
+    """
     artifacts = []
     for bump in bumps:
         links: list[Link] = []
         old_rev = bump.old.revision if bump.old else None
-        if source_url and old_rev and bump.new.revision and old_rev != bump.new.revision:
-            base = source_url.removesuffix(".git").rstrip("/")
+        repo = bump.new.source or source_url
+        if repo and old_rev and bump.new.revision and old_rev != bump.new.revision:
+            base = repo.removesuffix(".git").rstrip("/")
             links.append(Link("compare", f"{base}/compare/{old_rev}...{bump.new.revision}"))
-        elif source_url and bump.new.revision:
-            base = source_url.removesuffix(".git").rstrip("/")
+        elif repo and bump.new.revision:
+            base = repo.removesuffix(".git").rstrip("/")
             links.append(Link("revision", f"{base}/commit/{bump.new.revision}"))
         metrics: list[MetricChange] = []
         if bump.artifact.kind == "model":
@@ -98,8 +104,10 @@ def summary(
                 reasons=bump.reasons,
             )
         )
+    # Named by artifact: a bundle's image and model soak alike, and two identical
+    # "soak: ..." lines under the Soak heading told a reviewer nothing about which was which.
     soak = tuple(
-        CheckResult("soak", True, reason)
+        CheckResult(str(bump.artifact), True, reason)
         for bump in bumps
         for reason in bump.reasons
         if upstream and reason.startswith(f"{upstream} has run")

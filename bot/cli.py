@@ -3,6 +3,11 @@
 Exit codes: 0 success, including "nothing to do"; 1 when some item failed (the rest still
 went through); 2 for bad usage or configuration. Errors are one line; `--debug` adds the
 traceback.
+
+`plan` and `run` also take a hidden `--now ISO8601` (e.g. `--now 2030-01-31T02:30:00Z`):
+the pass judges soak and minimum age as if it were that time. It exists for the demo
+(`./scripts/demo`) and the end-to-end tests, which show "a day later" without waiting a day;
+it is left out of `--help` because a real pass must use the real clock.
 """
 
 from __future__ import annotations
@@ -30,6 +35,32 @@ environment:
 
 exit codes: 0 ok (also: nothing to do), 1 some item failed, 2 bad usage or configuration
 """
+
+
+def _timestamp(text: str) -> datetime:
+    """`--now`: an ISO 8601 time with a UTC offset (`Z` or `+02:00`)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time, e.g. 2030-01-31T02:30:00Z"
+        ) from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no UTC offset; add one, e.g. 2030-01-31T02:30:00Z or ...+01:00"
+        )
+    return when.astimezone(UTC)
+
+
+def _with_now(p: argparse.ArgumentParser) -> None:
+    """The hidden `--now ISO8601`, for demos and tests only.
+
+    Soak and minimum-age checks compare against this instead of the clock, so a demo or an
+    end-to-end test can show "a day later" without waiting a day, through the real CLI.
+    It is hidden from `--help` because a real pass must use the real time: a clock set
+    ahead would promote versions that have not soaked.
+    """
+    p.add_argument("--now", type=_timestamp, default=None, help=argparse.SUPPRESS)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,12 +95,14 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     common(p)
     with_url(p)
+    _with_now(p)
     p = sub.add_parser("run", help="do one promotion pass now", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     common(p)
     with_url(p)
     p.add_argument("--dry-run", action="store_true",
                    help="edit and gate, but commit, push and open nothing")  # fmt: skip
+    _with_now(p)
     p = sub.add_parser(
         "serve",
         help="run passes nightly on the schedule in promotion.yaml",
@@ -158,6 +191,7 @@ def _plan_or_run(args: argparse.Namespace) -> int:
         environments=tuple(args.env),
         write=args.command == "run",
         dry_run=getattr(args, "dry_run", False),
+        now=args.now,
     )
     report = run_pass(options)
     print(to_json(report) if args.json else render_table(report), end="")

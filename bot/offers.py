@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from bot.candidate import REVISION_LABEL, Candidate, Decision
+from bot.candidate import REVISION_LABEL, SOURCE_LABEL, Candidate, Decision
 from bot.config_schema import Config
 from bot.discover import Discoverer, Discovery
 from bot.errors import BotError
@@ -37,6 +37,7 @@ def version_of(candidate: Candidate) -> Version:
         created=candidate.created,
         serving_apis=candidate.serving_apis or frozenset(),
         revision=(candidate.labels or {}).get(REVISION_LABEL),
+        source=(candidate.labels or {}).get(SOURCE_LABEL),
     )
 
 

@@ -44,6 +44,7 @@ class Version:
     serving_apis: frozenset[str] = frozenset()  # images: APIs supported; models: the one it needs
     metrics: Mapping[str, float] = field(default_factory=dict)
     revision: str | None = None  # images: org.opencontainers.image.revision
+    source: str | None = None  # images: org.opencontainers.image.source, where `revision` lives
 
     def same_as(self, other: Version | None) -> bool:
         """Same version and, when both know it, the same digest (a re-pushed tag differs)."""

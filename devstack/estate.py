@@ -152,6 +152,24 @@ class Estate:
             "AZURE_STORAGE_CONNECTION_STRING": self.azurite.connection_string,
         }
 
+    def bot_process_env(self, home: Path) -> dict[str, str]:
+        """The whole environment of a `python -m bot` process, as its Deployment gives it.
+
+        Nothing is inherited from the caller but PATH (git, kubectl): the repository URL,
+        the Secret's tokens, and HOME on a scratch folder like the pod's read-only root
+        filesystem forces. So a pass that works here does not lean on the caller's git
+        config or credentials.
+        """
+        home.mkdir(parents=True, exist_ok=True)
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(ROOT),
+            "NIGHTSHIFT_REPO_URL": self.clone_url,
+            **self.bot_env(),
+        }
+
     # ---- what CI and data scientists do ----------------------------------------------------
 
     def push_image(self, tag: str, *, created: datetime | None = None) -> str:

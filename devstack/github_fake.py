@@ -24,21 +24,27 @@ update-ref with the old value, so a concurrent push is never overwritten).
 Faults: `POST /_fake/faults {"kind": "server"|"secondary"|"primary", "count": N,
 "retry_after": S}` makes the next N API requests fail with a 502, a 403 secondary rate
 limit (with Retry-After), or a 403 primary limit (x-ratelimit-remaining: 0 and reset).
+`GET /_fake/requests` returns the request log (never the tokens), for a fake in another
+process.
 
 Run: python -m devstack.github_fake --repos-root DIR --port N, with tokens in
-DEVSTACK_GITHUB_TOKENS="login:token[,login:token...]".
+DEVSTACK_GITHUB_TOKENS="login:token[,login:token...]". `spawn_github_fake` does that and
+returns a `GitHubFakeProcess`, which answers the same questions as the in-thread fake.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
+import urllib.request
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,7 +54,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from devstack.procs import Service, free_port, require_binary
+from devstack.procs import Service, free_port, port_open, require_binary, spawn, wait_until
 
 PREFIX = "/api/v3"
 API_VERSIONS = {"2022-11-28", "2026-03-10"}
@@ -685,7 +691,8 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(split.query, keep_blank_values=True)
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             body: Any = None
-            status, reply, headers = 500, None, dict[str, str]()
+            reply: Any = None
+            status, headers = 500, dict[str, str]()
             try:
                 if raw:
                     try:
@@ -695,6 +702,9 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                 if split.path == "/_fake/faults" and self.command == "POST":
                     self._add_fault(body)
                     status, reply = 204, None
+                elif split.path == "/_fake/requests" and self.command == "GET":
+                    with state.lock:
+                        status, reply = 200, [dataclasses.asdict(r) for r in state.log]
                 else:
                     status, reply, headers = self._api(split.path, query, body)
             except ApiError as err:
@@ -850,6 +860,74 @@ def start_github_fake(
         thread.join(timeout=10)
 
     fake.cleanup.append(shutdown)
+    return fake
+
+
+@dataclass
+class GitHubFakeProcess(GitHubFake):
+    """The fake in a process of its own (the demo leaves it running), read through HTTP.
+
+    Same questions as the in-thread fake; the answers come from its API and `/_fake/`
+    endpoints instead of shared memory. `state` holds only the repos root and the tokens.
+    """
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        url = path if path.startswith("http") else f"{self.url}{path}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("Accept", "application/vnd.github+json")
+        request.add_header("X-GitHub-Api-Version", "2022-11-28")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            payload = response.read()
+        return json.loads(payload) if payload else None
+
+    def pulls(self, repository: str, state: str = "all") -> list[Json]:
+        listed = self._call("GET", f"/repos/{repository}/pulls?state={state}&per_page=100")
+        full = [self._call("GET", f"/repos/{repository}/pulls/{pr['number']}") for pr in listed]
+        return sorted(full, key=lambda pr: int(pr["number"]))
+
+    def comments(self, repository: str, number: int) -> list[str]:
+        found = self._call("GET", f"/repos/{repository}/issues/{number}/comments?per_page=100")
+        return [comment["body"] for comment in found]
+
+    def inject(self, kind: str, count: int = 1, retry_after: float = 1) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        body = {"kind": kind, "count": count, "retry_after": retry_after}
+        self._call("POST", f"{self.web_url}/_fake/faults", body)
+
+    @property
+    def requests(self) -> list[Recorded]:
+        return [Recorded(**item) for item in self._call("GET", f"{self.web_url}/_fake/requests")]
+
+
+def spawn_github_fake(
+    repos_root: Path, *, tokens: Mapping[str, str], port: int | None = None, timeout: float = 30
+) -> GitHubFakeProcess:
+    """Run `python -m devstack.github_fake` as its own process; `tokens` maps token → login."""
+    require_binary("git", "apt-get install git")
+    port = port or free_port()
+    env = dict(os.environ)
+    env["DEVSTACK_GITHUB_TOKENS"] = ",".join(f"{login}:{token}" for token, login in tokens.items())
+    argv = [sys.executable, "-m", "devstack.github_fake", "--repos-root", str(repos_root),
+            "--port", str(port)]  # fmt: skip
+    proc = spawn(argv, env=env)
+    web_url = f"http://127.0.0.1:{port}"
+    fake = GitHubFakeProcess(
+        name="github-fake",
+        url=f"{web_url}{PREFIX}",
+        proc=proc,
+        state=FakeState(repos_root, dict(tokens)),
+        web_url=web_url,
+    )
+    try:
+        wait_until(lambda: port_open(port), timeout=timeout, what="GitHub fake", proc=proc)
+    except BaseException:
+        fake.stop()
+        raise
     return fake
 
 

@@ -72,7 +72,8 @@ class Service:
     proc: subprocess.Popen[bytes] | None = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Stop the process (and its process group) but keep its log; idempotent."""
         if self.proc is not None and self.proc.poll() is None:
             # Each service runs in its own process group so helpers it forks stop too.
             with contextlib.suppress(ProcessLookupError):
@@ -83,6 +84,13 @@ class Service:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.terminate()
+        if self.proc is not None:
+            log = _LOGS.pop(self.proc.pid, None)
+            if log is not None:
+                log.unlink(missing_ok=True)
         for step in reversed(self.cleanup):
             step()
         self.cleanup.clear()
@@ -125,6 +133,11 @@ def spawn(
         )
     _LOGS[proc.pid] = Path(log.name)
     return proc
+
+
+def log_path(proc: subprocess.Popen[bytes]) -> Path | None:
+    """Where a spawned service's output goes (until its Service is stopped)."""
+    return _LOGS.get(proc.pid)
 
 
 def output_of(proc: subprocess.Popen[bytes], limit: int | None = 4000) -> str:

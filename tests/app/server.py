@@ -15,10 +15,19 @@ from devstack.procs import Service, free_port, output_of, spawn, wait_until
 
 @dataclass
 class AppServer(Service):
+    captured: str | None = None
+
+    def stop(self) -> None:
+        # The service's log file goes when it stops: keep what it said for `output()`.
+        if self.proc is not None and self.captured is None:
+            self.terminate()
+            self.captured = output_of(self.proc, limit=None)
+        super().stop()
+
     def output(self) -> str:
-        """Everything the server printed so far (call after stop())."""
-        assert self.proc is not None
-        return output_of(self.proc, limit=None)
+        """Everything the server printed (call after stop(), so the log is complete)."""
+        assert self.captured is not None, "output() is for after stop()"
+        return self.captured
 
 
 def is_ready(url: str) -> bool:

@@ -242,3 +242,14 @@ def test_the_pinned_kubernetes_version_has_schemas() -> None:
     from kubernetes_validate import utils
 
     assert KUBERNETES_VERSION in {utils.major_minor(v) for v in utils.all_versions()}
+
+
+def test_the_gate_validates_for_the_version_the_clusters_run() -> None:
+    """The bot's gate and the repository's manifest tests must judge by the same schemas:
+    a gate on older schemas refuses fields the clusters accept, and passes removed APIs."""
+    from tests.gitops.manifests import KUBERNETES_VERSION as CLUSTERS
+
+    def minor(version: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in version.split(".")[:2])
+
+    assert minor(KUBERNETES_VERSION) == minor(CLUSTERS)
