@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from bot.changes import summary
@@ -19,7 +17,7 @@ GITOPS = "https://github.com/org/gitops"
 def links(old: Version, new: Version, source_url: str | None) -> tuple[Link, ...]:
     bump = Bump("staging", IMAGE, old, new, ("dev has run it for 1d",))
     gate = GateResult("staging", True, "passed", "")
-    result = summary("staging", "dev", [bump], gate, now=datetime.now(UTC), source_url=source_url)
+    result = summary("staging", "dev", [bump], gate, source_url=source_url)
     return result.bumps[0].links
 
 
@@ -69,7 +67,7 @@ def test_soak_results_name_their_artifact() -> None:
         Bump("staging", Artifact("model", "iris"), Version("1.0.0"), Version("1.1.0"), (reason,)),
     ]
     gate = GateResult("staging", True, "passed", "")
-    result = summary("staging", "dev", bumps, gate, now=datetime.now(UTC))
+    result = summary("staging", "dev", bumps, gate)
     assert [(c.name, c.detail) for c in result.soak] == [
         ("image model-api", reason),
         ("model iris", reason),
