@@ -80,9 +80,8 @@ def _model_store(repo: Path, name: str, store: str | None) -> str | None:
 
 
 def _sha256_from_store(url: str, name: str, version: str) -> str:
-    from modelstore.store import open_store
-
     from modelstore.errors import ModelStoreError
+    from modelstore.store import open_store
 
     try:
         return open_store(url).card(name, version).sha256
