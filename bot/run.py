@@ -9,9 +9,11 @@ report and the pass goes on; only a bad config or an unusable checkout stops it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +80,17 @@ class Pass:
     errors: list[str] = field(default_factory=list)
 
 
+@contextlib.contextmanager
+def _clock(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
+    """Add the time spent in the block to `timings[stage]` (nothing when `timings` is None)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+
+
 ProviderFactory = Callable[[Config], PullRequestProvider]
 
 
@@ -103,6 +116,8 @@ def run_pass(
 ) -> PassReport:
     """Run one pass. Raises ConfigError (exit 2) or GitError for an unusable checkout."""
     now = options.now or datetime.now(UTC)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
     first = load_config(options.repo / CONFIG_PATH) if (options.repo / ".git").exists() else None
     branch = first.git.branch if first else "main"
     with open_checkout(options.repo, options.url, branch=branch) as checkout:
@@ -115,24 +130,30 @@ def run_pass(
                 )
         config = load_config(checkout.path / CONFIG_PATH)
         _check_environments(config, options.environments)
+        timings["checkout"] = time.perf_counter() - started
         is_newer = newer_by_policy(config)
         discoverer = discoverer or Discoverer(config)
         try:
             log.info(
                 "discovering %d image(s) and %d model(s)", len(config.images), len(config.models)
             )
-            discovery = discoverer.discover()
-            ctx = Pass(
-                config, checkout, discoverer, Catalog(config, discoverer, discovery), now, is_newer
-            )
-            prepared = _prepare_all(ctx)
+            with _clock(timings, "discover"):
+                discovery = discoverer.discover()
+            catalog = Catalog(config, discoverer, discovery)
+            ctx = Pass(config, checkout, discoverer, catalog, now, is_newer)
+            prepared = _prepare_all(ctx, timings)
             selected = [p for p in prepared if _selected(p.state.name, options.environments)]
             if not options.write or options.dry_run:
                 outcome = "dry-run" if options.dry_run else "planned"
-                return _report(ctx, selected, outcome)
-            return _write(ctx, selected, options, provider_factory)
+                report = _report(ctx, selected, outcome)
+            else:
+                with _clock(timings, "write"):
+                    report = _write(ctx, selected, options, provider_factory)
         finally:
             discoverer.close()
+    timings["total"] = time.perf_counter() - started
+    log.info("pass took %s", ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    return replace(report, timings=tuple(timings.items()))
 
 
 def _default_email() -> str:
@@ -216,11 +237,17 @@ def _plan(ctx: Pass, states: dict[str, EnvironmentState]) -> list[EnvironmentPla
     return plan(data)
 
 
-def _prepare_all(ctx: Pass) -> list[Prepared]:
-    states = _states(ctx)
+def _prepare_all(ctx: Pass, timings: dict[str, float] | None = None) -> list[Prepared]:
+    """State, plan, then edit and gate each environment; `timings` gets each stage's time
+    (None when re-planning after a push race: that time counts as the write's)."""
+    with _clock(timings, "state"):
+        states = _states(ctx)
+    with _clock(timings, "plan"):
+        plans = _plan(ctx, states)
     prepared = []
-    for env_plan in _plan(ctx, states):
-        prepared.append(_prepare(ctx, states[env_plan.environment], env_plan))
+    with _clock(timings, "edit_gate"):
+        for env_plan in plans:
+            prepared.append(_prepare(ctx, states[env_plan.environment], env_plan))
     for artifact, error in sorted(ctx.catalog.errors.items()):
         ctx.errors.append(f"{artifact}: {error}")
     return prepared
