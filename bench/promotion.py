@@ -52,14 +52,7 @@ import pygit2
 import yaml
 
 from bench.promotion_repo import ENV_FILE, ROOT, Files, Layout, history, release, write_repository
-from bot import gate
-from bot.changes import edit_for
-from bot.config import load_config
-from bot.discover import Discoverer
 from bot.git import open_checkout
-from bot.ranking import newer_by_policy
-from bot.run import PassOptions, run_pass
-from bot.state import read_states
 from devstack.azurite import start_azurite
 from devstack.estate import Estate, new_estate
 from devstack.githttp import start_git_origin
@@ -152,6 +145,20 @@ def clone(repo: Repository, path: Path) -> None:
 Json = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Timed:
+    """One `python -m bot` pass: its wall time and its JSON report (with `timings_s`)."""
+
+    wall: float
+    report: Json
+
+    def stage(self, key: str) -> float:
+        timings: dict[str, float] = self.report["timings_s"]
+        if key == "start-up":  # the process's life outside run_pass
+            return self.wall - timings["total"]
+        return timings.get(key, 0.0)
+
+
 def bot_cli(*args: str) -> tuple[float, Json]:
     """`python -m bot ARGS --json` in a fresh process, as the scheduled CI job runs it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -177,58 +184,6 @@ def check_every_environment_bumps(report: Json, size: Size, outcomes: set[str]) 
     ]
     assert len(report["environments"]) == size.environments, len(report["environments"])
     assert not problems and not report["errors"], "\n".join([*problems, *report["errors"]])
-
-
-@dataclass(frozen=True)
-class Parts:
-    state_s: float
-    configs_s: float
-    config_requests: int
-    gate_s: float
-    gates: int
-
-
-def plan_parts(path: Path) -> Parts:
-    """The costliest stages of a plan, timed on their own on the checkout, in this process.
-
-    The plan's bumps come from one untimed in-process pass; the gate's per-process caches
-    are then emptied, so the gates cost what they cost in a fresh `python -m bot` process.
-    """
-    report = run_pass(PassOptions(repo=path, write=False))
-    config = load_config(path / "environments" / "promotion.yaml")
-    envs = [(e.name, f"environments/{e.name}") for e in config.environments]
-    repo = pygit2.Repository(str(path))
-    is_newer = newer_by_policy(config)
-    email = config.git.author_email
-    state_s, states = timed(
-        lambda: read_states(path, envs, repo=repo, bot_email=email, is_newer=is_newer)
-    )
-
-    discoverer = Discoverer(config)
-    discovery = discoverer.discover(models=[])
-    listed = discoverer.total_requests()
-    tags = {
-        r.version.value for s in states.values() for a, r in s.running.items() if a.kind == "image"
-    }
-
-    def read_configs() -> None:
-        for tag in sorted(tags):
-            discoverer.image_details(discovery, "model-api", tag)
-
-    configs_s, _ = timed(read_configs)
-    config_requests = discoverer.total_requests() - listed
-    discoverer.close()
-
-    for cache in (gate._validate_object, gate._validator, gate._definitions):
-        cache.cache_clear()
-    started = time.perf_counter()
-    for env in report.environments:
-        kustomization = states[env.plan.environment].kustomization
-        assert kustomization is not None
-        edit = edit_for(kustomization, env.plan.bumps)
-        assert gate.gate_environment(path, env.plan.environment, edit).ok
-    gate_s = time.perf_counter() - started
-    return Parts(state_s, configs_s, config_requests, gate_s, len(report.environments))
 
 
 def _common(a: bytes, b: bytes) -> int:
@@ -350,67 +305,77 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop("GITHUB_API_URL", None)
 
         checkout = work / "bot-plan"
-        first_s, report = bot_cli("plan", "--repo", str(checkout), "--url", repo.clone_url)
-        check_every_environment_bumps(report, size, {"planned"})
+        first = Timed(*bot_cli("plan", "--repo", str(checkout), "--url", repo.clone_url))
+        check_every_environment_bumps(first.report, size, {"planned"})
         plans = []
         for _ in range(size.plan_repeat):
-            plan_s, report = bot_cli("plan", "--repo", str(checkout))
-            check_every_environment_bumps(report, size, {"planned"})
-            plans.append(plan_s)
-        with step("timing the plan's parts on their own"):
-            parts = plan_parts(checkout)
+            plan = Timed(*bot_cli("plan", "--repo", str(checkout)))
+            check_every_environment_bumps(plan.report, size, {"planned"})
+            plans.append(plan)
 
-        runs, last_report, last_repo = [], report, repo
+        runs: list[Timed] = []
         for r in range(size.run_repeat):
             fresh = make_repository(estate, size, releases, f"run{r}")
             path = work / f"bot-run{r}"
             clone(fresh, path)
-            run_s, last_report = bot_cli("run", "--repo", str(path))
-            check_every_environment_bumps(last_report, size, {"pushed", "pr-opened"})
-            runs.append(run_s)
-            last_repo = fresh
+            run = Timed(*bot_cli("run", "--repo", str(path)))
+            check_every_environment_bumps(run.report, size, {"pushed", "pr-opened"})
+            runs.append(run)
             shutil.rmtree(path, ignore_errors=True)
-        outcomes = Counter(e["outcome"] for e in last_report["environments"])
-        diff = bytes_changed(last_repo, last_report)
+        outcomes = Counter(e["outcome"] for e in runs[-1].report["environments"])
+        diff = bytes_changed(fresh, runs[-1].report)
 
-    plan_s, run_s = statistics.median(plans), statistics.median(runs)
-    print_times(size, first_s, plans, parts, runs, outcomes)
+    plan_s = statistics.median(p.wall for p in plans)
+    run_s = statistics.median(r.wall for r in runs)
+    print_times(size, first, plans, runs, outcomes)
     print_bytes(diff)
     per_bump = diff.ours.size / diff.bumps
     print(f"RESULT plan_s={plan_s:.2f} run_s={run_s:.2f} bytes_changed_per_bump={per_bump:.0f}")
     return 0
 
 
+STAGES = (
+    ("start-up", "start-up (interpreter, imports, report)"),
+    ("checkout", "checkout (open or clone, fetch, config)"),
+    ("discover", "discover (registry and store listings)"),
+    ("state", "state (pins, history walk)"),
+    ("plan", "plan (offers, image configs of running tags)"),
+    ("edit_gate", "edit + gate (kubectl kustomize x2, validate)"),
+    ("write", "write (commits, pushes, PR branches, PR API)"),
+)
+
+
 def print_times(
-    size: Size,
-    first_s: float,
-    plans: list[float],
-    parts: Parts,
-    runs: list[float],
-    outcomes: Counter[str],
+    size: Size, first: Timed, plans: list[Timed], runs: list[Timed], outcomes: Counter[str]
 ) -> None:
-    envs = size.environments
-    plan_s, run_s = statistics.median(plans), statistics.median(runs)
-    other_s = max(plan_s - parts.state_s - parts.configs_s - parts.gate_s, 0.0)
+    """Per stage, the medians of the bot's own timings (JSON `timings_s`) over the passes."""
     print()
-    print(f"{'':52}{'median s':>9}{'ms / env':>10}{'x plan':>8}   samples")
-    rows = [
-        ("plan: python -m bot plan, fresh process", plan_s, plans),
-        ("  history walk + pins (read_states)", parts.state_s, None),
-        (f"  image configs of running tags ({parts.config_requests} req)", parts.configs_s, None),
-        (f"  gate x{parts.gates} (kubectl kustomize x2, validate)", parts.gate_s, None),
-        ("  the rest (start-up, fetch, listings, plan, edit)", other_s, None),
-        (f"first plan, cloning {size.commits:,} commits", first_s, None),
-        ("run: python -m bot run (commits, pushes, PRs)", run_s, runs),
-        ("  run - plan (write: commits, pushes, PR API)", run_s - plan_s, None),
-    ]
-    for name, seconds, samples in rows:
-        shown = " ".join(f"{s:.2f}" for s in samples) if samples else ""
-        print(
-            f"{name:52}{seconds:>9.2f}{seconds / envs * 1000:>10.0f}"
-            f"{seconds / plan_s:>8.2f}   {shown}"
-        )
-    print(f"run / plan: {run_s / plan_s:.2f}x; outcomes: {dict(sorted(outcomes.items()))}")
+    print(
+        f"medians of {len(plans)} plans and {len(runs)} runs, each `python -m bot` in a fresh"
+        " process; stages from the report's timings_s"
+    )
+    print(f"{'stage':46}{'plan s':>8}{'run s':>8}{'first plan':>12}{'plan ms/env':>13}")
+
+    def row(name: str, plan: float, run: float, first_plan: float) -> None:
+        per_env = plan / size.environments * 1000
+        print(f"{name:46}{plan:>8.2f}{run:>8.2f}{first_plan:>12.2f}{per_env:>13.0f}")
+
+    for key, name in STAGES:
+        row(name, _median(plans, key), _median(runs, key), first.stage(key))
+    plan_s = statistics.median(p.wall for p in plans)
+    run_s = statistics.median(r.wall for r in runs)
+    row("wall time", plan_s, run_s, first.wall)
+    plan_samples = " ".join(f"{p.wall:.2f}" for p in plans)
+    run_samples = " ".join(f"{r.wall:.2f}" for r in runs)
+    print(f"samples: plan {plan_samples}; run {run_samples}")
+    print(
+        f"run / plan: {run_s / plan_s:.2f}x; first plan (clone) / plan: {first.wall / plan_s:.2f}x;"
+        f" outcomes: {dict(sorted(outcomes.items()))}"
+    )
+
+
+def _median(passes: list[Timed], key: str) -> float:
+    return statistics.median(p.stage(key) for p in passes)
 
 
 def print_bytes(diff: Bytes) -> None:
