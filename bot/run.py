@@ -22,14 +22,14 @@ import pygit2
 
 from bot.changes import changeset, edit_for, summary
 from bot.config import load_config
-from bot.config_schema import Config
+from bot.config_schema import Config, EnvironmentSpec
 from bot.discover import Discoverer
 from bot.edit import EditResult
 from bot.errors import BotError, ConfigError, GitHubError
 from bot.gate import GateResult, gate_environment
 from bot.git import ChangeSet, Checkout, Identity, open_checkout
 from bot.github import GitHubProvider
-from bot.gitpush import push_branch, push_changes
+from bot.gitpush import push_branches, push_changes
 from bot.offers import Catalog, model_gates_check, newest_offers
 from bot.plan import Artifact, EnvironmentPlan, Hold, Offer, PlanInput, Stage, plan
 from bot.pr import PullRequestProvider, PullRequestSpec, branch_for, close_superseded
@@ -345,26 +345,19 @@ def _write_prs(
 ) -> dict[str, EnvironmentReport]:
     reports: dict[str, EnvironmentReport] = {}
     if not has_remote:
-        for p in prepared:
-            reason = "pull requests need a remote; the checkout has none"
-            reports[p.state.name] = (
-                _failed(p) if p.error else
-                EnvironmentReport(p.plan, "failed" if p.change else "unchanged",
-                                  reason if p.change else "")
-            )  # fmt: skip
-        return reports
+        return _none_written(prepared, "pull requests need a remote; the checkout has none")
     try:
         provider = provider_factory(ctx.config)
     except BotError as err:
-        for p in prepared:
-            reports[p.state.name] = (
-                _failed(p) if p.error else
-                EnvironmentReport(p.plan, "failed" if p.change else "unchanged",
-                                  str(err) if p.change else "")
-            )  # fmt: skip
-        return reports
+        return _none_written(prepared, str(err))
     keep: set[str] = set()
     specs = {e.name: e for e in ctx.config.environments}
+    # Every PR branch in one push (one connection), each with its own lease and result.
+    pushed = push_branches(
+        ctx.checkout,
+        {branch_for(p.state.name): [p.change] for p in prepared if p.change and not p.error},
+        identity=_identity(ctx.config),
+    )
     for p in prepared:
         name = p.state.name
         branch = branch_for(name)
@@ -378,36 +371,14 @@ def _write_prs(
             reports[name] = EnvironmentReport(p.plan, "unchanged")
             continue
         keep.add(branch)
-        spec = specs[name]
-        try:
-            outcome = push_branch(ctx.checkout, branch, [p.change], identity=_identity(ctx.config))
-            if outcome.status == "empty":
-                keep.discard(branch)
-                reports[name] = EnvironmentReport(p.plan, "unchanged", "no difference from main")
-                continue
-            assert p.gate is not None
-            body_data = summary(
-                name, spec.upstream, p.plan.bumps, p.gate, now=ctx.now,
-                source_url=_source_url(ctx),
-            )  # fmt: skip
-            pr = open_or_update_pr(
-                provider,
-                PullRequestSpec(
-                    branch=branch,
-                    base=ctx.checkout.branch,
-                    title=render_title(body_data),
-                    body=render_body(body_data),
-                    labels=spec.labels,
-                    reviewers=tuple(r for r in spec.reviewers if "/" not in r),
-                    team_reviewers=tuple(r.split("/", 1)[1] for r in spec.reviewers if "/" in r),
-                ),
-            )
-            result = "pr-opened" if pr.action == "created" else (
-                "pr-updated" if pr.action == "updated" else "unchanged"
-            )  # fmt: skip
-            reports[name] = EnvironmentReport(p.plan, result, pr.pull_request.url, _gate_text(p))  # type: ignore[arg-type]
-        except BotError as err:
-            reports[name] = EnvironmentReport(p.plan, "failed", str(err), _gate_text(p))
+        outcome = pushed[branch]
+        if isinstance(outcome, BotError):
+            reports[name] = EnvironmentReport(p.plan, "failed", str(outcome), _gate_text(p))
+        elif outcome.status == "empty":
+            keep.discard(branch)
+            reports[name] = EnvironmentReport(p.plan, "unchanged", "no difference from main")
+        else:
+            reports[name] = _open_pr(ctx, p, specs[name], provider)
     unselected = {
         branch_for(e.name)
         for e in ctx.config.environments
@@ -424,6 +395,49 @@ def _write_prs(
     except GitHubError as err:
         ctx.errors.append(f"closing superseded pull requests: {err}")
     return reports
+
+
+def _none_written(prepared: list[Prepared], reason: str) -> dict[str, EnvironmentReport]:
+    """No PR can be written: each change fails with `reason`, the rest is unchanged."""
+    reports = {}
+    for p in prepared:
+        if p.error:
+            reports[p.state.name] = _failed(p)
+        elif p.change:
+            reports[p.state.name] = EnvironmentReport(p.plan, "failed", reason)
+        else:
+            reports[p.state.name] = EnvironmentReport(p.plan, "unchanged")
+    return reports
+
+
+def _open_pr(
+    ctx: Pass, p: Prepared, spec: EnvironmentSpec, provider: PullRequestProvider
+) -> EnvironmentReport:
+    """Open or update the PR of an environment whose branch was just pushed."""
+    name = p.state.name
+    assert p.gate is not None
+    try:
+        body_data = summary(
+            name, spec.upstream, p.plan.bumps, p.gate, now=ctx.now, source_url=_source_url(ctx)
+        )
+        pr = open_or_update_pr(
+            provider,
+            PullRequestSpec(
+                branch=branch_for(name),
+                base=ctx.checkout.branch,
+                title=render_title(body_data),
+                body=render_body(body_data),
+                labels=spec.labels,
+                reviewers=tuple(r for r in spec.reviewers if "/" not in r),
+                team_reviewers=tuple(r.split("/", 1)[1] for r in spec.reviewers if "/" in r),
+            ),
+        )
+    except BotError as err:
+        return EnvironmentReport(p.plan, "failed", str(err), _gate_text(p))
+    result = "pr-opened" if pr.action == "created" else (
+        "pr-updated" if pr.action == "updated" else "unchanged"
+    )  # fmt: skip
+    return EnvironmentReport(p.plan, result, pr.pull_request.url, _gate_text(p))  # type: ignore[arg-type]
 
 
 def _source_url(ctx: Pass) -> str | None:
