@@ -10,10 +10,11 @@ repositories. The GitOps repository (bench/promotion_repo.py) is staggered so th
 bumps the image and the model of every environment: half by direct commits to main, half by
 promotion pull requests.
 
-Figures:
-- `plan`: wall time of `run_pass(write=False)` on an existing checkout (fetch, config,
-  history walk, discovery, plan, edit, gate), the median of several passes; the first pass,
-  which also clones, is shown on its own. Its parts are timed on their own too.
+Figures (each pass is `python -m bot ... --json` in a fresh process, as the scheduled CI
+job runs it; the stages come from the report's own `timings_s`):
+- `plan`: on an existing checkout (fetch, config, history walk, discovery, plan, edit,
+  gate), the median of several passes; the first pass, which also clones, on its own; and
+  the same plans with the registry's `requestsPerSecond` at 1000 instead of the default 20.
 - `run`: a full pass that commits, pushes and opens the pull requests, each repetition on a
   fresh copy of the repository (so every run does the same work), its checkout cloned
   beforehand.
