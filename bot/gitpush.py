@@ -14,15 +14,15 @@ OID we fetched (force-with-lease), and never over commits a person added to it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import pygit2
 
-from bot.errors import ForeignCommitsError, GitError, PushRejectedError
+from bot.errors import ForeignCommitsError, GitError, PushRejectedError, StaleLeaseError
 from bot.git import ChangeSet, Checkout, Identity, is_bot_commit
-from bot.gitauth import scrub
+from bot.gitauth import RemoteSession, scrub
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,76 @@ def push_branch(
     since, StaleLeaseError. If the branch carries commits that are not the bot's (a reviewer
     pushed a fix), ForeignCommitsError unless `allow_foreign`.
     """
+    rebuilt = _rebuild(checkout, branch, changes, identity, allow_foreign)
+    if isinstance(rebuilt, BranchOutcome):
+        return rebuilt
+    outcome = _publish(checkout, [rebuilt])[branch]
+    if isinstance(outcome, GitError):
+        raise outcome
+    return outcome
+
+
+def push_branches(
+    checkout: Checkout,
+    branches: Mapping[str, Sequence[ChangeSet]],
+    *,
+    identity: Identity,
+    allow_foreign: bool = False,
+) -> dict[str, BranchOutcome | GitError]:
+    """`push_branch` for several branches, in one push: one connection, one pack.
+
+    Each branch keeps its own lease and its own result, so one bad branch fails only its
+    environment. A stale lease stops libgit2's whole push before anything is sent; the
+    branches are then pushed one by one, and only the moved one fails. Against a forge,
+    each push costs a connection, authentication and a ref advertisement, so a night with
+    many PR environments saves most of its push time.
+    """
+    results: dict[str, BranchOutcome | GitError] = {}
+    ready: list[_Rebuilt] = []
+    for branch, changes in branches.items():
+        try:
+            rebuilt = _rebuild(checkout, branch, changes, identity, allow_foreign)
+        except GitError as err:
+            results[branch] = err
+            continue
+        if isinstance(rebuilt, BranchOutcome):
+            results[branch] = rebuilt
+        else:
+            ready.append(rebuilt)
+    if len(ready) > 1:
+        try:
+            results.update(_publish(checkout, ready))
+            ready = []
+        except StaleLeaseError as err:
+            log.info("one push for %d branches refused (%s); pushing each alone", len(ready), err)
+        except GitError as err:
+            results.update({r.branch: err for r in ready})
+            ready = []
+    for one in ready:
+        try:
+            results.update(_publish(checkout, [one]))
+        except GitError as err:
+            results[one.branch] = err
+    return results
+
+
+@dataclass(frozen=True)
+class _Rebuilt:
+    """A PR branch rebuilt locally on main, not pushed yet."""
+
+    branch: str
+    tip: pygit2.Commit
+    previous: str | None  # the remote branch as fetched: the lease
+
+
+def _rebuild(
+    checkout: Checkout,
+    branch: str,
+    changes: Sequence[ChangeSet],
+    identity: Identity,
+    allow_foreign: bool,
+) -> BranchOutcome | _Rebuilt:
+    """Build main plus `changes`; a BranchOutcome when there is nothing to push."""
     repo = checkout.repo
     main = checkout.remote_head()
     seen = checkout.remote_head(branch)
@@ -141,10 +211,32 @@ def push_branch(
             return BranchOutcome(branch, "up-to-date", previous, previous)
         if not allow_foreign:
             _refuse_foreign(checkout, branch, seen, main, identity.email)
-    local = f"refs/heads/{branch}"
-    repo.references.create(local, tip.id, force=True)
-    _push(checkout, f"+{local}:{local}", {local: previous})
-    return BranchOutcome(branch, "pushed", str(tip.id), previous)
+    return _Rebuilt(branch, tip, previous)
+
+
+def _publish(
+    checkout: Checkout, rebuilt: Sequence[_Rebuilt]
+) -> dict[str, BranchOutcome | GitError]:
+    """Force-push the rebuilt branches in one push, each with its lease.
+
+    Raises StaleLeaseError (nothing was pushed) or a GitError for the push as a whole; a
+    ref the server refuses after the upload is that branch's PushRejectedError.
+    """
+    leases: dict[str, str | None] = {}
+    for one in rebuilt:
+        local = f"refs/heads/{one.branch}"
+        checkout.repo.references.create(local, one.tip.id, force=True)
+        leases[local] = one.previous
+    refused = _push_refs(checkout, [f"+{ref}:{ref}" for ref in leases], leases)
+    url = scrub(checkout.remote.url or "", checkout.credentials.secrets)
+    return {
+        one.branch: (
+            PushRejectedError(f"{url} rejected {one.branch}: {refused[ref]}")
+            if (ref := f"refs/heads/{one.branch}") in refused
+            else BranchOutcome(one.branch, "pushed", str(one.tip.id), one.previous)
+        )
+        for one in rebuilt
+    }
 
 
 def delete_branch(checkout: Checkout, branch: str) -> bool:
@@ -180,17 +272,32 @@ def _refuse_foreign(
 
 
 def _push(checkout: Checkout, refspec: str, leases: dict[str, str | None]) -> None:
+    session = _push_session(checkout, [refspec], leases)
+    session.raise_for_rejections()
+
+
+def _push_refs(
+    checkout: Checkout, refspecs: Sequence[str], leases: dict[str, str | None]
+) -> dict[str, str]:
+    """Push `refspecs` together; the refs the server refused after the upload, with why."""
+    return dict(_push_session(checkout, refspecs, leases).rejected)
+
+
+def _push_session(
+    checkout: Checkout, refspecs: Sequence[str], leases: dict[str, str | None]
+) -> RemoteSession:
     session = checkout.session(leases)
     try:
-        checkout.remote.push([refspec], callbacks=session)
+        checkout.remote.push(list(refspecs), callbacks=session)
     except GitError:
         raise  # ours, raised from a callback: already one clear, scrubbed line
     except pygit2.GitError as err:
         text = str(err)
         if any(marker in text for marker in _REJECTED):
             url = scrub(checkout.remote.url or "", checkout.credentials.secrets)
-            raise PushRejectedError(f"{url} rejected the push of {refspec}: {text}") from None
+            shown = ", ".join(refspecs)
+            raise PushRejectedError(f"{url} rejected the push of {shown}: {text}") from None
         raise checkout.fail("push to", err) from None
     except OSError as err:
         raise checkout.fail("push to", err) from None
-    session.raise_for_rejections()
+    return session

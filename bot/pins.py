@@ -213,14 +213,21 @@ def parse_kustomization(
     read_env_file: EnvFileReader | None = None,
     filename: str = "kustomization.yaml",
     env_dir: Path | None = None,
+    skip_env_files: bool = False,
 ) -> Kustomization:
+    """Parse a kustomization and the env files its model pin reads (through `read_env_file`).
+
+    `skip_env_files` is for a caller that reads the env files on its own (the history walk
+    sees one file at a time): their entries are left out, and a model pin that needs them
+    is None; the images and a literals-only model pin are read as usual.
+    """
     document = parse(data, source)
     root = deref(document.root)
     if not isinstance(root, MappingNode):
         raise document.error(document.root, "a kustomization must be a mapping")
     top = fields(document, root)
     images = _images(document, top.get("images"))
-    model = _model(document, top.get("configMapGenerator"), read_env_file)
+    model = _model(document, top.get("configMapGenerator"), read_env_file, skip_env_files)
     return Kustomization(
         document=document, images=images, model=model, filename=filename, env_dir=env_dir
     )
@@ -270,7 +277,10 @@ def _images(doc: Document, field: Field | None) -> tuple[ImageEntry, ...]:
 
 
 def _model(
-    doc: Document, field: Field | None, read_env_file: EnvFileReader | None
+    doc: Document,
+    field: Field | None,
+    read_env_file: EnvFileReader | None,
+    skip_env_files: bool = False,
 ) -> ModelEntry | None:
     generators = []
     for item in _sequence(doc, field, "configMapGenerator"):
@@ -298,7 +308,13 @@ def _model(
     for item in _sequence(doc, generator.get("literals"), "literals"):
         site = _literal(doc, item)
         add(site.key, site)
-    for relpath_node in _env_file_nodes(doc, generator):
+    env_file_nodes = _env_file_nodes(doc, generator)
+    if skip_env_files and env_file_nodes:
+        missing = [key for key in MODEL_KEYS if key not in sites]
+        if missing:
+            return None  # the pin is (partly) in env files, which the caller reads itself
+        env_file_nodes = []
+    for relpath_node in env_file_nodes:
         relpath = _confined(doc, relpath_node)
         if read_env_file is None:
             raise doc.error(relpath_node, f"env file {relpath} cannot be read here")

@@ -31,6 +31,9 @@ class EnvironmentReport:
 class PassReport:
     environments: tuple[EnvironmentReport, ...]
     errors: tuple[str, ...] = field(default=())  # failures outside any one environment
+    # Seconds per stage (checkout, discover, state, plan, edit_gate, write) and in total,
+    # so a slow night says where it went.
+    timings: tuple[tuple[str, float], ...] = field(default=())
 
     @property
     def exit_code(self) -> int:
@@ -128,6 +131,7 @@ def to_json(report: PassReport) -> str:
             for env in report.environments
         ],
         "errors": list(report.errors),
+        "timings_s": {stage: round(seconds, 3) for stage, seconds in report.timings},
     }
     return json.dumps(data, indent=2) + "\n"
 

@@ -9,9 +9,11 @@ report and the pass goes on; only a bad config or an unusable checkout stops it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,14 +22,14 @@ import pygit2
 
 from bot.changes import changeset, edit_for, summary
 from bot.config import load_config
-from bot.config_schema import Config, GitSettings
+from bot.config_schema import Config, EnvironmentSpec, GitSettings
 from bot.discover import Discoverer
 from bot.edit import EditResult
 from bot.errors import BotError, ConfigError, GitError, GitHubError
 from bot.gate import GateResult, gate_environment
 from bot.git import ChangeSet, Checkout, Identity, open_checkout
 from bot.github import GitHubProvider
-from bot.gitpush import push_branch, push_changes
+from bot.gitpush import push_branches, push_changes
 from bot.offers import Catalog, model_gates_check, newest_offers
 from bot.plan import Artifact, EnvironmentPlan, Hold, Offer, PlanInput, Stage, plan
 from bot.pr import PullRequestProvider, PullRequestSpec, branch_for, close_superseded
@@ -78,6 +80,17 @@ class Pass:
     errors: list[str] = field(default_factory=list)
 
 
+@contextlib.contextmanager
+def _clock(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
+    """Add the time spent in the block to `timings[stage]` (nothing when `timings` is None)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+
+
 ProviderFactory = Callable[[Config], PullRequestProvider]
 
 
@@ -103,6 +116,8 @@ def run_pass(
 ) -> PassReport:
     """Run one pass. Raises ConfigError (exit 2) or GitError for an unusable checkout."""
     now = options.now or datetime.now(UTC)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
     first = load_config(options.repo / CONFIG_PATH) if (options.repo / ".git").exists() else None
     branch = first.git.branch if first else "main"
     with open_checkout(options.repo, options.url, branch=branch) as checkout:
@@ -110,24 +125,30 @@ def run_pass(
             _sync(checkout, first, writing=options.write and not options.dry_run)
         config = load_config(checkout.path / CONFIG_PATH)
         _check_environments(config, options.environments)
+        timings["checkout"] = time.perf_counter() - started
         is_newer = newer_by_policy(config)
         discoverer = discoverer or Discoverer(config)
         try:
             log.info(
                 "discovering %d image(s) and %d model(s)", len(config.images), len(config.models)
             )
-            discovery = discoverer.discover()
-            ctx = Pass(
-                config, checkout, discoverer, Catalog(config, discoverer, discovery), now, is_newer
-            )
-            prepared = _prepare_all(ctx)
+            with _clock(timings, "discover"):
+                discovery = discoverer.discover()
+            catalog = Catalog(config, discoverer, discovery)
+            ctx = Pass(config, checkout, discoverer, catalog, now, is_newer)
+            prepared = _prepare_all(ctx, timings)
             selected = [p for p in prepared if _selected(p.state.name, options.environments)]
             if not options.write or options.dry_run:
                 outcome = "dry-run" if options.dry_run else "planned"
-                return _report(ctx, selected, outcome)
-            return _write(ctx, selected, options, provider_factory)
+                report = _report(ctx, selected, outcome)
+            else:
+                with _clock(timings, "write"):
+                    report = _write(ctx, selected, options, provider_factory)
         finally:
             discoverer.close()
+    timings["total"] = time.perf_counter() - started
+    log.info("pass took %s", ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    return replace(report, timings=tuple(timings.items()))
 
 
 def _sync(checkout: Checkout, config: Config | None, *, writing: bool) -> None:
@@ -238,11 +259,17 @@ def _plan(ctx: Pass, states: dict[str, EnvironmentState]) -> list[EnvironmentPla
     return plan(data)
 
 
-def _prepare_all(ctx: Pass) -> list[Prepared]:
-    states = _states(ctx)
+def _prepare_all(ctx: Pass, timings: dict[str, float] | None = None) -> list[Prepared]:
+    """State, plan, then edit and gate each environment; `timings` gets each stage's time
+    (None when re-planning after a push race: that time counts as the write's)."""
+    with _clock(timings, "state"):
+        states = _states(ctx)
+    with _clock(timings, "plan"):
+        plans = _plan(ctx, states)
     prepared = []
-    for env_plan in _plan(ctx, states):
-        prepared.append(_prepare(ctx, states[env_plan.environment], env_plan))
+    with _clock(timings, "edit_gate"):
+        for env_plan in plans:
+            prepared.append(_prepare(ctx, states[env_plan.environment], env_plan))
     for artifact, error in sorted(ctx.catalog.errors.items()):
         ctx.errors.append(f"{artifact}: {error}")
     return prepared
@@ -340,26 +367,19 @@ def _write_prs(
 ) -> dict[str, EnvironmentReport]:
     reports: dict[str, EnvironmentReport] = {}
     if not has_remote:
-        for p in prepared:
-            reason = "pull requests need a remote; the checkout has none"
-            reports[p.state.name] = (
-                _failed(p) if p.error else
-                EnvironmentReport(p.plan, "failed" if p.change else "unchanged",
-                                  reason if p.change else "")
-            )  # fmt: skip
-        return reports
+        return _none_written(prepared, "pull requests need a remote; the checkout has none")
     try:
         provider = provider_factory(ctx.config)
     except BotError as err:
-        for p in prepared:
-            reports[p.state.name] = (
-                _failed(p) if p.error else
-                EnvironmentReport(p.plan, "failed" if p.change else "unchanged",
-                                  str(err) if p.change else "")
-            )  # fmt: skip
-        return reports
+        return _none_written(prepared, str(err))
     keep: set[str] = set()
     specs = {e.name: e for e in ctx.config.environments}
+    # Every PR branch in one push (one connection), each with its own lease and result.
+    pushed = push_branches(
+        ctx.checkout,
+        {branch_for(p.state.name): [p.change] for p in prepared if p.change and not p.error},
+        identity=_identity(ctx.config),
+    )
     for p in prepared:
         name = p.state.name
         branch = branch_for(name)
@@ -373,36 +393,14 @@ def _write_prs(
             reports[name] = EnvironmentReport(p.plan, "unchanged")
             continue
         keep.add(branch)
-        spec = specs[name]
-        try:
-            outcome = push_branch(ctx.checkout, branch, [p.change], identity=_identity(ctx.config))
-            if outcome.status == "empty":
-                keep.discard(branch)
-                reports[name] = EnvironmentReport(p.plan, "unchanged", "no difference from main")
-                continue
-            assert p.gate is not None
-            body_data = summary(
-                name, spec.upstream, p.plan.bumps, p.gate,
-                source_url=_source_url(ctx),
-            )  # fmt: skip
-            pr = open_or_update_pr(
-                provider,
-                PullRequestSpec(
-                    branch=branch,
-                    base=ctx.checkout.branch,
-                    title=render_title(body_data),
-                    body=render_body(body_data),
-                    labels=spec.labels,
-                    reviewers=tuple(r for r in spec.reviewers if "/" not in r),
-                    team_reviewers=tuple(r.split("/", 1)[1] for r in spec.reviewers if "/" in r),
-                ),
-            )
-            result = "pr-opened" if pr.action == "created" else (
-                "pr-updated" if pr.action == "updated" else "unchanged"
-            )  # fmt: skip
-            reports[name] = EnvironmentReport(p.plan, result, pr.pull_request.url, _gate_text(p))  # type: ignore[arg-type]
-        except BotError as err:
-            reports[name] = EnvironmentReport(p.plan, "failed", str(err), _gate_text(p))
+        outcome = pushed[branch]
+        if isinstance(outcome, BotError):
+            reports[name] = EnvironmentReport(p.plan, "failed", str(outcome), _gate_text(p))
+        elif outcome.status == "empty":
+            keep.discard(branch)
+            reports[name] = EnvironmentReport(p.plan, "unchanged", "no difference from main")
+        else:
+            reports[name] = _open_pr(ctx, p, specs[name], provider)
     unselected = {
         branch_for(e.name)
         for e in ctx.config.environments
@@ -419,6 +417,47 @@ def _write_prs(
     except GitHubError as err:
         ctx.errors.append(f"closing superseded pull requests: {err}")
     return reports
+
+
+def _none_written(prepared: list[Prepared], reason: str) -> dict[str, EnvironmentReport]:
+    """No PR can be written: each change fails with `reason`, the rest is unchanged."""
+    reports = {}
+    for p in prepared:
+        if p.error:
+            reports[p.state.name] = _failed(p)
+        elif p.change:
+            reports[p.state.name] = EnvironmentReport(p.plan, "failed", reason)
+        else:
+            reports[p.state.name] = EnvironmentReport(p.plan, "unchanged")
+    return reports
+
+
+def _open_pr(
+    ctx: Pass, p: Prepared, spec: EnvironmentSpec, provider: PullRequestProvider
+) -> EnvironmentReport:
+    """Open or update the PR of an environment whose branch was just pushed."""
+    name = p.state.name
+    assert p.gate is not None
+    try:
+        body_data = summary(name, spec.upstream, p.plan.bumps, p.gate, source_url=_source_url(ctx))
+        pr = open_or_update_pr(
+            provider,
+            PullRequestSpec(
+                branch=branch_for(name),
+                base=ctx.checkout.branch,
+                title=render_title(body_data),
+                body=render_body(body_data),
+                labels=spec.labels,
+                reviewers=tuple(r for r in spec.reviewers if "/" not in r),
+                team_reviewers=tuple(r.split("/", 1)[1] for r in spec.reviewers if "/" in r),
+            ),
+        )
+    except BotError as err:
+        return EnvironmentReport(p.plan, "failed", str(err), _gate_text(p))
+    result = "pr-opened" if pr.action == "created" else (
+        "pr-updated" if pr.action == "updated" else "unchanged"
+    )  # fmt: skip
+    return EnvironmentReport(p.plan, result, pr.pull_request.url, _gate_text(p))  # type: ignore[arg-type]
 
 
 def _source_url(ctx: Pass) -> str | None:

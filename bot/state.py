@@ -44,17 +44,16 @@ class EnvironmentState:
 
 
 def _extract_kustomization(data: bytes) -> dict[str, str]:
-    """Pins in one historic version of a kustomization (literal model pins only)."""
-    kustomization = parse_kustomization(data, read_env_file=_no_env_files)
+    """Pins in one historic version of a kustomization (literal model pins only).
+
+    History reads one file at a time: a model pinned in an env file is tracked through that
+    file (`_extract_env_file`), and the kustomization still yields its image pins.
+    """
+    kustomization = parse_kustomization(data, skip_env_files=True)
     out = {image_key(e.pin.name): e.pin.new_tag or "" for e in kustomization.images}
     if kustomization.model is not None and kustomization.model.pin.form == "literals":
         out[model_key(kustomization.model.pin.name)] = kustomization.model.pin.version
     return out
-
-
-def _no_env_files(relpath: str) -> tuple[str, bytes]:
-    # History reads one file at a time; an env-file model pin is tracked through that file.
-    raise BotError(f"env file {relpath} is read on its own")
 
 
 def _extract_env_file(model: str) -> Callable[[bytes], dict[str, str]]:

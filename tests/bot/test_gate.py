@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import gate
 from bot.edit import Change, EditResult, FileEdit, edit_environment
 from bot.errors import GateError, MissingComponentError
 from bot.gate import KUBERNETES_VERSION, gate_environment
@@ -123,6 +124,23 @@ def test_valid_bump_passes_with_a_rendered_diff_and_leaves_the_tree_alone(
     # A new pin is a new ConfigMap name, which is what rolls the pods.
     assert sum(1 for line in lines if line.startswith("+  name: model-pin-")) == 1
     assert tree_digest(repo) == untouched
+
+
+def test_each_kinds_schema_is_loaded_once_however_many_objects(tmp_path: Path) -> None:
+    """kubernetes-validate's `validate` re-parses 1.3 MB of schema per object; we must not."""
+    repo = repo_with(tmp_path)
+    gate._validate_object.cache_clear()
+    gate._validator.cache_clear()
+    for tag in ("1.3.0", "1.4.0", "1.5.0"):
+        edit = edit_environment(
+            repo / "environments" / "dev",
+            [Change.image("model-api", "newTag", "1.2.0", tag)],
+            write=False,
+        )
+        assert gate_environment(repo, "dev", edit).ok
+    # Three kinds (Deployment, Service, ConfigMap); three different Deployments validated.
+    assert gate._validator.cache_info().misses == 3
+    assert gate._validate_object.cache_info().misses == 5
 
 
 def test_a_tag_that_reads_as_a_number_is_quoted_by_the_editor_and_passes(

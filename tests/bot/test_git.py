@@ -26,7 +26,7 @@ from bot.errors import (
 )
 from bot.git import ChangeSet, Checkout, Identity, open_checkout
 from bot.gitauth import GitCredentials
-from bot.gitpush import delete_branch, push_branch, push_changes
+from bot.gitpush import BranchOutcome, delete_branch, push_branch, push_branches, push_changes
 from devstack.githttp import GitOrigin
 
 BOT = Identity("Nightshift Bot", "bot@nightshift.example")
@@ -432,6 +432,56 @@ def test_lease_refuses_a_branch_created_behind_our_back(origin: Origin, tmp_path
         with pytest.raises(StaleLeaseError, match="exists"):
             push_branch(checkout, branch, [bump("dev", "1.1.0")], identity=BOT)
     assert origin.head(branch) == theirs
+
+
+@pytest.mark.parametrize("origin", ["http"], indirect=True)  # hooks run behind smart HTTP
+def test_pr_branches_go_out_in_one_push(origin: Origin, tmp_path: Path) -> None:
+    hook = origin.bare / "hooks" / "post-receive"  # git runs it once per push
+    hook.write_text(f"#!/bin/sh\necho push >> {tmp_path / 'pushes.log'}\n")
+    hook.chmod(0o755)
+    with bot_checkout(origin, tmp_path) as checkout:
+        results = push_branches(
+            checkout,
+            {
+                "nightshift/promote-dev": [bump("dev", "1.1.0")],
+                "nightshift/promote-prod": [bump("prod", "1.2.0")],
+                "nightshift/promote-qa": [bump("dev", "1.0.0")],  # no difference from main
+            },
+            identity=BOT,
+        )
+    assert (tmp_path / "pushes.log").read_text() == "push\n"
+    dev, prod = results["nightshift/promote-dev"], results["nightshift/promote-prod"]
+    assert isinstance(dev, BranchOutcome) and isinstance(prod, BranchOutcome)
+    assert (dev.status, prod.status) == ("pushed", "pushed")
+    assert origin.head("nightshift/promote-dev") == dev.head
+    assert origin.head("nightshift/promote-prod") == prod.head
+    empty = results["nightshift/promote-qa"]
+    assert isinstance(empty, BranchOutcome) and empty.status == "empty"
+
+
+def test_in_one_push_a_moved_or_foreign_branch_fails_alone(origin: Origin, tmp_path: Path) -> None:
+    human = Human(origin, tmp_path / "alice")
+    moved, foreign, fine = (f"nightshift/promote-{env}" for env in ("dev", "prod", "qa"))
+    with bot_checkout(origin, tmp_path) as checkout:
+        push_branch(checkout, moved, [bump("dev", "1.1.0")], identity=BOT)
+        human.commit("README.md", "fix\n", "docs: fix", branch=foreign)
+        checkout.fetch()  # the bot sees prod's branch, with a person's commit on it
+        theirs = human.commit("README.md", "after\n", "docs: after our fetch", branch=moved)
+        results = push_branches(
+            checkout,
+            {
+                moved: [bump("dev", "1.2.0")],
+                foreign: [bump("prod", "1.2.0")],
+                fine: [bump("dev", "1.3.0")],
+            },
+            identity=BOT,
+        )
+    assert isinstance(results[moved], StaleLeaseError)
+    assert isinstance(results[foreign], ForeignCommitsError)
+    ok = results[fine]
+    assert isinstance(ok, BranchOutcome) and ok.status == "pushed"
+    assert origin.head(fine) == ok.head
+    assert origin.head(moved) == theirs  # a person's commit is never overwritten
 
 
 def test_delete_branch_with_lease(origin: Origin, tmp_path: Path) -> None:

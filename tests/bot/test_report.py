@@ -43,6 +43,11 @@ def test_json_report_round_trips_the_plan() -> None:
     assert staging["unchanged"][0]["blocked"] is True
 
 
+def test_json_report_says_where_the_time_went() -> None:
+    report = PassReport((), timings=(("state", 0.12345), ("total", 1.5)))
+    assert json.loads(to_json(report))["timings_s"] == {"state": 0.123, "total": 1.5}
+
+
 @pytest.mark.parametrize(
     ("outcomes", "errors", "code"),
     [

@@ -75,6 +75,10 @@ def test_dev_gets_a_direct_commit_then_staging_a_pr_after_soak(estate: Estate) -
     first = bot_pass(estate, at=T0)
     assert first.exit_code == 0, first
     assert outcome(first, "dev") == "pushed"
+    # Where the pass spent its time, stage by stage; the stages never add up to more.
+    stages = dict(first.timings)
+    assert list(stages) == ["checkout", "discover", "state", "plan", "edit_gate", "write", "total"]
+    assert 0 < sum(v for k, v in stages.items() if k != "total") <= stages["total"]
     assert outcome(first, "staging") == "unchanged"
     subject = estate.origin_log()[0]
     assert subject.startswith("dev: ")
