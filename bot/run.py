@@ -13,36 +13,40 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pygit2
 
-from bot.changes import changeset, edit_for, summary
+from bot.changes import changeset, edit_for
 from bot.config import load_config
-from bot.config_schema import Config, EnvironmentSpec, GitSettings
+from bot.config_schema import Config, GitSettings
 from bot.discover import Discoverer
-from bot.edit import EditResult
-from bot.errors import BotError, ConfigError, GitError, GitHubError
-from bot.gate import GateResult, gate_environment
-from bot.git import ChangeSet, Checkout, Identity, open_checkout
+from bot.errors import BotError, ConfigError, GitError
+from bot.gate import gate_environment
+from bot.git import Checkout, open_checkout
 from bot.github import GitHubProvider
-from bot.gitpush import push_branches, push_changes
 from bot.offers import Catalog, model_gates_check, newest_offers
 from bot.plan import Artifact, EnvironmentPlan, Hold, Offer, PlanInput, Stage, plan
-from bot.pr import PullRequestProvider, PullRequestSpec, branch_for, close_superseded
-from bot.pr import open_or_update as open_or_update_pr
-from bot.prbody import render_body, render_title
+from bot.pr import PullRequestProvider
 from bot.ranking import newer_by_policy
 from bot.report import EnvironmentReport, PassReport
 from bot.state import EnvironmentState, IsNewer, read_states
+from bot.write import (
+    Prepared,
+    ProviderFactory,
+    Target,
+    failed,
+    gate_text,
+    has_remote_branch,
+    write,
+)
 
 log = logging.getLogger("nightshift.run")
 
 CONFIG_PATH = Path("environments") / "promotion.yaml"
-DIRECT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -53,18 +57,6 @@ class PassOptions:
     write: bool = True  # False for `plan`
     dry_run: bool = False  # edit and gate, but commit, push and open nothing
     now: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """An environment after edit and gate, ready to be written (or not)."""
-
-    state: EnvironmentState
-    plan: EnvironmentPlan
-    edit: EditResult | None = None
-    gate: GateResult | None = None
-    change: ChangeSet | None = None
-    error: str | None = None
 
 
 @dataclass
@@ -89,9 +81,6 @@ def _clock(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
     finally:
         if timings is not None:
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
-
-
-ProviderFactory = Callable[[Config], PullRequestProvider]
 
 
 def github_provider(config: Config) -> PullRequestProvider:
@@ -121,7 +110,7 @@ def run_pass(
     first = load_config(options.repo / CONFIG_PATH) if (options.repo / ".git").exists() else None
     branch = first.git.branch if first else "main"
     with open_checkout(options.repo, options.url, branch=branch) as checkout:
-        if _has_remote(checkout):
+        if has_remote_branch(checkout):
             _sync(checkout, first, writing=options.write and not options.dry_run)
         config = load_config(checkout.path / CONFIG_PATH)
         _check_environments(config, options.environments)
@@ -142,8 +131,15 @@ def run_pass(
                 outcome = "dry-run" if options.dry_run else "planned"
                 report = _report(ctx, selected, outcome)
             else:
+                target = Target(
+                    config,
+                    checkout,
+                    replan=lambda: _prepare_all(ctx),
+                    environments=options.environments,
+                    errors=ctx.errors,
+                )
                 with _clock(timings, "write"):
-                    report = _write(ctx, selected, options, provider_factory)
+                    report = write(target, selected, provider_factory)
         finally:
             discoverer.close()
     timings["total"] = time.perf_counter() - started
@@ -182,10 +178,6 @@ def _uncommitted(checkout: Checkout) -> list[str]:
         if flags != pygit2.enums.FileStatus.CURRENT and not flags & pygit2.enums.FileStatus.IGNORED:
             changed.append(path)
     return sorted(changed)
-
-
-def _has_remote(checkout: Checkout) -> bool:
-    return any(remote.name == checkout.remote_name for remote in checkout.repo.remotes)
 
 
 def _selected(name: str, wanted: Sequence[str]) -> bool:
@@ -291,198 +283,13 @@ def _prepare(ctx: Pass, state: EnvironmentState, env_plan: EnvironmentPlan) -> P
     return Prepared(state, env_plan, edit, gate, change)
 
 
-# ---- write --------------------------------------------------------------------------------
-
-
-def _identity(config: Config) -> Identity:
-    return Identity(config.git.author_name, config.git.author_email)
-
-
-def _write(
-    ctx: Pass,
-    prepared: list[Prepared],
-    options: PassOptions,
-    provider_factory: ProviderFactory,
-) -> PassReport:
-    modes = {e.name: e.mode for e in ctx.config.environments}
-    direct = [p for p in prepared if modes[p.state.name] == "direct"]
-    by_pr = [p for p in prepared if modes[p.state.name] == "pull-request"]
-    reports: dict[str, EnvironmentReport] = {}
-    has_remote = _has_remote(ctx.checkout)
-
-    # Direct environments: one commit each, pushed together, re-planned on a race.
-    latest: dict[str, Prepared] = {p.state.name: p for p in direct}
-    to_commit = [p.change for p in direct if p.change is not None and p.error is None]
-
-    def replan(_head: pygit2.Commit | None) -> list[ChangeSet]:
-        log.info("main moved while pushing; re-planning on the new head")
-        fresh = [p for p in _prepare_all(ctx) if p.state.name in latest]
-        latest.update({p.state.name: p for p in fresh})
-        return [p.change for p in fresh if p.change is not None and p.error is None]
-
-    if to_commit:
-        try:
-            if has_remote:
-                outcome = push_changes(
-                    ctx.checkout,
-                    to_commit,
-                    identity=_identity(ctx.config),
-                    replan=replan,
-                    max_attempts=DIRECT_ATTEMPTS,
-                )
-                result, detail = ("pushed", ", ".join(c[:12] for c in outcome.commits))
-                if outcome.status != "pushed":
-                    result, detail = "unchanged", f"nothing left to do ({outcome.status})"
-            else:
-                ids = [ctx.checkout.commit(c, _identity(ctx.config)) for c in to_commit]
-                result, detail = "committed", ", ".join(str(i)[:12] for i in ids if i)
-        except BotError as err:
-            result, detail = "failed", str(err)
-        for name, p in latest.items():
-            if p.error is not None:
-                reports[name] = _failed(p)
-            elif p.change is not None:
-                reports[name] = EnvironmentReport(p.plan, result, detail, _gate_text(p))  # type: ignore[arg-type]
-            else:
-                reports[name] = EnvironmentReport(p.plan, "unchanged")
-    else:
-        for p in direct:
-            reports[p.state.name] = (
-                _failed(p) if p.error else EnvironmentReport(p.plan, "unchanged")
-            )
-
-    # Pull-request environments: a branch and a PR each; stale PRs are closed.
-    if by_pr:
-        reports.update(_write_prs(ctx, by_pr, options, provider_factory, has_remote))
-    ordered = [reports[p.state.name] for p in prepared if p.state.name in reports]
-    return PassReport(tuple(ordered), tuple(ctx.errors))
-
-
-def _write_prs(
-    ctx: Pass,
-    prepared: list[Prepared],
-    options: PassOptions,
-    provider_factory: ProviderFactory,
-    has_remote: bool,
-) -> dict[str, EnvironmentReport]:
-    reports: dict[str, EnvironmentReport] = {}
-    if not has_remote:
-        return _none_written(prepared, "pull requests need a remote; the checkout has none")
-    try:
-        provider = provider_factory(ctx.config)
-    except BotError as err:
-        return _none_written(prepared, str(err))
-    keep: set[str] = set()
-    specs = {e.name: e for e in ctx.config.environments}
-    # Every PR branch in one push (one connection), each with its own lease and result.
-    pushed = push_branches(
-        ctx.checkout,
-        {branch_for(p.state.name): [p.change] for p in prepared if p.change and not p.error},
-        identity=_identity(ctx.config),
-    )
-    for p in prepared:
-        name = p.state.name
-        branch = branch_for(name)
-        if p.error is not None:
-            keep.add(branch)  # never close a PR a reviewer may be reading because we failed
-            reports[name] = _failed(p)
-            continue
-        if p.change is None:
-            if any(s.blocked for s in p.plan.skips):
-                keep.add(branch)  # still on its way (soaking, held): leave any open PR
-            reports[name] = EnvironmentReport(p.plan, "unchanged")
-            continue
-        keep.add(branch)
-        outcome = pushed[branch]
-        if isinstance(outcome, BotError):
-            reports[name] = EnvironmentReport(p.plan, "failed", str(outcome), _gate_text(p))
-        elif outcome.status == "empty":
-            keep.discard(branch)
-            reports[name] = EnvironmentReport(p.plan, "unchanged", "no difference from main")
-        else:
-            reports[name] = _open_pr(ctx, p, specs[name], provider)
-    unselected = {
-        branch_for(e.name)
-        for e in ctx.config.environments
-        if not _selected(e.name, options.environments)
-    }
-    try:
-        closed = close_superseded(
-            provider,
-            keep | unselected,
-            "Superseded: Nightshift has nothing left to promote on this branch.",
-        )
-        for closed_pr in closed:
-            log.info("closed superseded pull request #%d (%s)", closed_pr.number, closed_pr.head)
-    except GitHubError as err:
-        ctx.errors.append(f"closing superseded pull requests: {err}")
-    return reports
-
-
-def _none_written(prepared: list[Prepared], reason: str) -> dict[str, EnvironmentReport]:
-    """No PR can be written: each change fails with `reason`, the rest is unchanged."""
-    reports = {}
-    for p in prepared:
-        if p.error:
-            reports[p.state.name] = _failed(p)
-        elif p.change:
-            reports[p.state.name] = EnvironmentReport(p.plan, "failed", reason)
-        else:
-            reports[p.state.name] = EnvironmentReport(p.plan, "unchanged")
-    return reports
-
-
-def _open_pr(
-    ctx: Pass, p: Prepared, spec: EnvironmentSpec, provider: PullRequestProvider
-) -> EnvironmentReport:
-    """Open or update the PR of an environment whose branch was just pushed."""
-    name = p.state.name
-    assert p.gate is not None
-    try:
-        body_data = summary(name, spec.upstream, p.plan.bumps, p.gate, source_url=_source_url(ctx))
-        pr = open_or_update_pr(
-            provider,
-            PullRequestSpec(
-                branch=branch_for(name),
-                base=ctx.checkout.branch,
-                title=render_title(body_data),
-                body=render_body(body_data),
-                labels=spec.labels,
-                reviewers=tuple(r for r in spec.reviewers if "/" not in r),
-                team_reviewers=tuple(r.split("/", 1)[1] for r in spec.reviewers if "/" in r),
-            ),
-        )
-    except BotError as err:
-        return EnvironmentReport(p.plan, "failed", str(err), _gate_text(p))
-    result = "pr-opened" if pr.action == "created" else (
-        "pr-updated" if pr.action == "updated" else "unchanged"
-    )  # fmt: skip
-    return EnvironmentReport(p.plan, result, pr.pull_request.url, _gate_text(p))  # type: ignore[arg-type]
-
-
-def _source_url(ctx: Pass) -> str | None:
-    """Where image revisions live, for compare links: the repository of the PRs."""
-    repository = ctx.config.pull_requests.repository
-    return f"https://github.com/{repository}" if repository else None
-
-
-def _gate_text(p: Prepared) -> str:
-    if p.gate is None:
-        return ""
-    return "passed" if p.gate.ok else p.gate.reason
-
-
-def _failed(p: Prepared) -> EnvironmentReport:
-    return EnvironmentReport(p.plan, "failed", p.error or "", _gate_text(p))
-
-
 def _report(ctx: Pass, prepared: list[Prepared], outcome: str) -> PassReport:
     reports = []
     for p in prepared:
         if p.error is not None:
-            reports.append(_failed(p))
+            reports.append(failed(p))
         elif p.change is not None:
-            reports.append(EnvironmentReport(p.plan, outcome, "", _gate_text(p)))  # type: ignore[arg-type]
+            reports.append(EnvironmentReport(p.plan, outcome, "", gate_text(p)))  # type: ignore[arg-type]
         else:
             reports.append(EnvironmentReport(p.plan, "unchanged"))
     return PassReport(tuple(reports), tuple(ctx.errors))

@@ -20,7 +20,8 @@ from bot.errors import GitError
 from bot.github import GitHubProvider, RetryPolicy
 from bot.pr import PullRequestProvider
 from bot.report import PassReport
-from bot.run import PassOptions, ProviderFactory, github_provider, run_pass
+from bot.run import PassOptions, github_provider, run_pass
+from bot.write import ProviderFactory
 from devstack.azurite import Azurite
 from devstack.estate import Estate, git, new_estate, person_env
 from devstack.githttp import GitOrigin
