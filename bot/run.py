@@ -40,7 +40,7 @@ from bot.write import (
     Target,
     failed,
     gate_text,
-    has_remote_branch,
+    has_origin,
     write,
 )
 
@@ -110,7 +110,7 @@ def run_pass(
     first = load_config(options.repo / CONFIG_PATH) if (options.repo / ".git").exists() else None
     branch = first.git.branch if first else "main"
     with open_checkout(options.repo, options.url, branch=branch) as checkout:
-        if has_remote_branch(checkout):
+        if has_origin(checkout):
             _sync(checkout, first, writing=options.write and not options.dry_run)
         config = load_config(checkout.path / CONFIG_PATH)
         _check_environments(config, options.environments)

@@ -58,7 +58,8 @@ class Target:
     errors: list[str] = field(default_factory=list)  # failures outside any one environment
 
 
-def has_remote_branch(checkout: Checkout) -> bool:
+def has_origin(checkout: Checkout) -> bool:
+    """Does the checkout have its remote (a person's local-only clone has none)?"""
     return any(remote.name == checkout.remote_name for remote in checkout.repo.remotes)
 
 
@@ -72,7 +73,7 @@ def write(w: Target, prepared: list[Prepared], provider_factory: ProviderFactory
     direct = [p for p in prepared if modes[p.state.name] == "direct"]
     by_pr = [p for p in prepared if modes[p.state.name] == "pull-request"]
     reports: dict[str, EnvironmentReport] = {}
-    has_remote = has_remote_branch(w.checkout)
+    has_remote = has_origin(w.checkout)
 
     # Direct environments: one commit each, pushed together, re-planned on a race.
     latest: dict[str, Prepared] = {p.state.name: p for p in direct}
