@@ -33,6 +33,7 @@ from bot.config import parse_config
 from bot.config_schema import Config
 from bot.decide import decide_image
 from bot.discover import Discoverer
+from bot.registries.base import TagListing
 from devstack.oci_push import push_image, tag_existing
 from devstack.registry import start_registry
 
@@ -96,16 +97,21 @@ images:
 {envs}"""
 
 
-def shared_pass(config: Config) -> tuple[int, dict[str, str]]:
+def shared_pass(config: Config) -> tuple[int, int, dict[str, str]]:
+    """Requests made, tag-list pages the registry served (the goal), and the decisions."""
     discoverer = Discoverer(config, max_workers=4)
     discovery = discoverer.discover(models=[])
+    pages = 0
+    for listing in discovery.listings.values():
+        assert isinstance(listing, TagListing), f"listing failed: {listing}"
+        pages += listing.pages
     chosen = {}
     for _env in config.environments:
         for image in config.images:
             decision = discoverer.decide_image(discovery, image, now=NOW)
             chosen[image] = decision.chosen.version if decision.chosen else ""
     discoverer.close()
-    return discoverer.total_requests(), chosen
+    return discoverer.total_requests(), pages, chosen
 
 
 def naive_pass(config: Config) -> tuple[int, dict[str, str]]:
@@ -171,10 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         config = parse_config(config_text(registry.url, sizes, args.environments))
         shared_s, shared = timed(lambda: shared_pass(config), args.repeat)
         naive_s, naive = timed(lambda: naive_pass(config), args.repeat)
-    requests, chosen = shared
+    requests, pages, chosen = shared
     requests_naive, chosen_naive = naive
     assert chosen == chosen_naive, "both passes must decide the same"
-    distinct_pages = len(sizes)  # distribution 2.8 returns every tag on one page
     print(
         f"environments: {args.environments}, images: {len(sizes)}, decisions per pass:"
         f" {args.environments * len(sizes)}"
@@ -184,7 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{'HTTP requests':18}{requests:>12}{requests_naive:>12}{requests_naive / requests:>9.1f}x"
     )
     print(f"{'wall time (s)':18}{shared_s:>12.2f}{naive_s:>12.2f}{naive_s / shared_s:>9.1f}x")
-    print(f"goal: distinct repositories x pages = {distinct_pages}; shared pass made {requests}")
+    # Distribution 2.8 ignores `n` and serves every tag on one page, so pages = repositories
+    # here; the count comes from the listings themselves, not from that assumption.
+    print(
+        f"goal: tag-list pages of the {len(sizes)} distinct repositories = {pages};"
+        f" shared pass made {requests} ({'met' if requests == pages else 'MISSED'})"
+    )
     print(
         f"RESULT requests={requests} requests_naive={requests_naive} policy_100k_s={policy_s:.3f}"
         f" wall_s={shared_s:.2f}"
