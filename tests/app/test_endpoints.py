@@ -165,6 +165,11 @@ def test_openapi_states_the_models_real_limits(client: FlaskClient) -> None:
     assert (row["items"]["minItems"], row["items"]["maxItems"]) == (4, 4)
     tensor = document["components"]["schemas"]["InferRequest"]["properties"]["inputs"]["items"]
     assert tensor["properties"]["datatype"]["enum"] == ["FP32"]
+    rows, features = tensor["properties"]["shape"]["prefixItems"]
+    assert (rows["minimum"], rows["maximum"], features["const"]) == (1, 1024, 4)
+    infer = document["paths"]["/v2/models/{name}/versions/{version}/infer"]
+    enums = {param["name"]: param["schema"]["enum"] for param in infer["parameters"]}
+    assert enums == {"name": ["iris"], "version": ["1.0.0"]}
     assert set(document["paths"]) >= {
         "/predict", "/version", "/metrics", "/openapi.json", "/v2/health/live",
         "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/infer",
