@@ -25,7 +25,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     served does not stop the app: liveness stays up, and readiness answers 503 with the
     reason, so an orchestrator keeps the pod out of the Service and shows why.
     """
-    _join_gunicorn_logging()
+    join_gunicorn_logging()
     config = dict(test_config or {})
     flask_config = {key: config.pop(key) for key in list(config) if key.isupper()}
     settings = Settings.from_env().override(config)
@@ -74,8 +74,11 @@ def _measure_requests(app: Flask, metrics: Metrics) -> None:
         return response
 
 
-def _join_gunicorn_logging() -> None:
-    """Under gunicorn, log through its error log so app lines land in the same stream."""
+def join_gunicorn_logging() -> None:
+    """Under gunicorn, log through its error log so app lines land in the same stream.
+
+    Also called by the gunicorn master before it prefetches the model: without it, the
+    master's "fetching ..." line had no handler and was lost."""
     ours = logging.getLogger("app")
     theirs = logging.getLogger("gunicorn.error")
     if theirs.handlers and not ours.handlers:

@@ -86,9 +86,11 @@ def on_starting(server: Any) -> None:
 
 def _prefetch_model(server: Any) -> None:
     from app.errors import ServingError
+    from app.factory import join_gunicorn_logging
     from app.model import MODEL_FILE, fetch_model
     from app.settings import Settings
 
+    join_gunicorn_logging()
     try:
         settings = Settings.from_env()
         if not settings.model_store or settings.problems():

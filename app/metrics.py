@@ -19,6 +19,14 @@ from app.model import ModelIdentity
 # Inference on a small tabular model takes well under a millisecond; buckets start there.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
+# A client may send any token as the method; each would be a new series (and a new cache
+# entry) for as long as the process lives. Others are counted together as OTHER.
+KNOWN_METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "OTHER"
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -55,6 +63,9 @@ class Metrics:
         )
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        """Count one answer. `endpoint` must be a route pattern (or "unmatched"), never a raw
+        path, so that, with the method folded into KNOWN_METHODS, label sets stay few."""
+        method = method_label(method)
         key = (endpoint, method, status)
         children = self._children.get(key)
         if children is None:  # labels() costs a lock and a lookup: once per label set

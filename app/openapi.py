@@ -1,7 +1,10 @@
-"""The OpenAPI 3 document, built from the served model so it states the real limits.
+"""The OpenAPI 3.1 document, built per app from the served model so it states the real limits.
 
-Feature counts, the batch limit, the input name and datatype come from the loaded model
-and the settings, so a generated client (or a fuzzer) sees exactly what the app accepts.
+Model name and version (as path parameter enums), feature counts, the batch limit, the
+input and output names and the datatype come from the loaded model and the settings, so a
+generated client (or a fuzzer) sees exactly what the app accepts. 3.1, not 3.0, because
+its JSON Schema can state a tensor shape as a tuple, [1..MAX_BATCH, n_features]. The one
+rule left to prose is that `shape[0]` equals the number of rows in `data`.
 """
 
 from __future__ import annotations
@@ -10,21 +13,18 @@ from typing import Any
 
 from app.model import ServedModel
 from app.settings import Settings
-
-# The largest finite float32 and float64, rounded inwards: a JSON number beyond these does
-# not fit the model's dtype and is rejected with a 400.
-_FEATURE_BOUNDS = {"float32": 3.4e38, "float64": 1.7e308}
+from app.validation import DTYPE_MAX
 
 
 def openapi_document(settings: Settings, model: ServedModel | None) -> dict[str, Any]:
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "Nightshift model API",
             "version": settings.app_version,
             "description": _description(model),
         },
-        "paths": _paths(),
+        "paths": _paths(model),
         "components": {"schemas": _schemas(settings, model)},
     }
 
@@ -55,9 +55,14 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _json(_ref("Error"), text[code]) for code in codes}
 
 
-def _paths() -> dict[str, Any]:
-    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+def _paths(model: ServedModel | None) -> dict[str, Any]:
+    name_schema: dict[str, Any] = {"type": "string"}
+    version_schema: dict[str, Any] = {"type": "string"}
+    if model is not None:  # any other name or version is a 404
+        name_schema["enum"] = [model.identity.name]
+        version_schema["enum"] = [model.identity.version]
+    name = {"name": "name", "in": "path", "required": True, "schema": name_schema}
+    version = {"name": "version", "in": "path", "required": True, "schema": version_schema}
     post_errors = _errors(400, 404, 413, 415, 503)
     metadata = {
         "get": {
@@ -156,26 +161,55 @@ def _schemas(settings: Settings, model: ServedModel | None) -> dict[str, Any]:
     string = {"type": "string"}
     feature: dict[str, Any] = {"type": "number"}
     row: dict[str, Any] = {"type": "array", "items": feature}
+    shape: dict[str, Any] = {"type": "array", "items": {"type": "integer", "minimum": 0}}
+    data: dict[str, Any] = {"type": "array"}
+    output_name: dict[str, Any] = {"type": "string"}
     input_tensor: dict[str, Any] = {
         "type": "object",
         "required": ["name", "shape", "datatype", "data"],
         "properties": {
             "name": string,
-            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "shape": shape,
             "datatype": string,
-            "data": {"type": "array", "description": "Row-major flat, or nested [rows][features]."},
+            "data": data,
             "parameters": {"type": "object"},
         },
     }
     if model is not None:
         schema = model.schema
-        bound = _FEATURE_BOUNDS[schema.numpy_dtype]
+        n_features, max_batch = schema.n_features, settings.max_batch
+        # The exact largest finite value: anything beyond it is refused with a 400.
+        bound = DTYPE_MAX[schema.numpy_dtype]
         feature.update(minimum=-bound, maximum=bound)
-        row.update(minItems=schema.n_features, maxItems=schema.n_features)
+        row.update(minItems=n_features, maxItems=n_features)
         props = input_tensor["properties"]
         props["name"] = {"type": "string", "enum": [schema.input.name]}
         props["datatype"] = {"type": "string", "enum": [schema.v2_input_datatype]}
-        props["shape"].update(minItems=2, maxItems=2)
+        shape.update(
+            prefixItems=[
+                {"type": "integer", "minimum": 1, "maximum": max_batch},
+                {"type": "integer", "const": n_features},
+            ],
+            items=False,
+            minItems=2,
+            maxItems=2,
+            description="[rows, features]; rows must equal the number of rows in `data`.",
+        )
+        data.update(
+            anyOf=[
+                {"type": "array", "minItems": 1, "maxItems": max_batch, "items": row},
+                {
+                    "type": "array",
+                    "minItems": n_features,
+                    "maxItems": max_batch * n_features,
+                    "items": feature,
+                },
+            ],
+            description="Nested [rows][features], or row-major flat (rows × features values).",
+        )
+        output_name["enum"] = [out.name for out in schema.outputs]
+    else:
+        data["description"] = "Row-major flat, or nested [rows][features]."
     tensor_out = {
         "type": "object",
         "required": ["name", "datatype", "shape", "data"],
@@ -241,7 +275,7 @@ def _schemas(settings: Settings, model: ServedModel | None) -> dict[str, Any]:
                     "items": {
                         "type": "object",
                         "required": ["name"],
-                        "properties": {"name": string, "parameters": {"type": "object"}},
+                        "properties": {"name": output_name, "parameters": {"type": "object"}},
                     },
                 },
             },
@@ -306,9 +340,9 @@ def _schemas(settings: Settings, model: ServedModel | None) -> dict[str, Any]:
                     "type": "object",
                     "required": ["name", "version", "sha256", "ready"],
                     "properties": {
-                        "name": {"type": "string", "nullable": True},
-                        "version": {"type": "string", "nullable": True},
-                        "sha256": {"type": "string", "nullable": True},
+                        "name": {"type": ["string", "null"]},
+                        "version": {"type": ["string", "null"]},
+                        "sha256": {"type": ["string", "null"]},
                         "ready": {"type": "boolean"},
                     },
                 },

@@ -15,6 +15,7 @@ from app.validation import (
     check_outputs_finite,
     requested_outputs,
     v2_inputs_to_features,
+    v2_request_id,
 )
 from modelstore.card import TensorSpec
 
@@ -65,6 +66,7 @@ def model_ready(name: str, version: str | None = None) -> Response:
 def infer(name: str, version: str | None = None) -> Response:
     model = _served(name, version)
     body = read_json_body(runtime().settings.max_body_bytes)
+    request_id = v2_request_id(body)
     features = v2_inputs_to_features(body, model.schema, runtime().settings.max_batch)
     names = requested_outputs(body, model.schema)
     results = model.run(features, names)
@@ -73,8 +75,8 @@ def infer(name: str, version: str | None = None) -> Response:
         "model_name": model.identity.name,
         "model_version": model.identity.version,
     }
-    if isinstance(body.get("id"), str):
-        answer["id"] = body["id"]
+    if request_id is not None:
+        answer["id"] = request_id
     answer["outputs"] = [
         {
             "name": out,

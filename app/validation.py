@@ -62,18 +62,17 @@ def v2_inputs_to_features(
     for key in ("name", "shape", "datatype", "data"):
         if key not in tensor:
             raise BadInput(f'inputs[0] is missing "{key}"')
+    _check_parameters(tensor, "inputs[0]")
     if tensor["name"] != want:
         raise BadInput(f"inputs[0].name is {tensor['name']!r}; the model's input is {want!r}")
     datatype = schema.v2_input_datatype
     if tensor["datatype"] != datatype:
         raise BadInput(f"inputs[0].datatype is {tensor['datatype']!r}; the model takes {datatype}")
-    shape = tensor["shape"]
-    if (
-        not isinstance(shape, list)
-        or len(shape) != 2
-        or not all(type(dim) is int and dim >= 0 for dim in shape)
-    ):
-        raise BadInput(f"inputs[0].shape must be [rows, {schema.n_features}], got {shape!r}")
+    shape = _dims(tensor["shape"])
+    if shape is None:
+        raise BadInput(
+            f"inputs[0].shape must be [rows, {schema.n_features}], got {tensor['shape']!r}"
+        )
     rows, columns = shape
     if columns != schema.n_features:
         raise BadInput(f"inputs[0].shape is {shape}; the model takes {schema.n_features} features")
@@ -81,6 +80,19 @@ def v2_inputs_to_features(
     flat = _flatten(tensor["data"], rows, columns)
     features = _to_array(flat, schema.numpy_dtype, lambda i: f"inputs[0].data[{i}]")
     return features.reshape(rows, columns)
+
+
+def v2_request_id(body: dict[str, Any]) -> str | None:
+    """The V2 request's optional `id`, echoed in the answer. The spec makes it a string (and
+    `parameters` an object); anything else is refused rather than dropped, so a caller never
+    gets a 200 that silently lost what it sent."""
+    _check_parameters(body, "request")
+    if "id" not in body:
+        return None
+    request_id = body["id"]
+    if not isinstance(request_id, str):
+        raise BadInput(f'"id" must be a string, got {_kind(request_id)}')
+    return request_id
 
 
 def requested_outputs(body: dict[str, Any], schema: TabularSchema) -> list[str]:
@@ -95,6 +107,7 @@ def requested_outputs(body: dict[str, Any], schema: TabularSchema) -> list[str]:
     for index, item in enumerate(requested):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise BadInput(f'outputs[{index}] must be an object with a string "name"')
+        _check_parameters(item, f"outputs[{index}]")
         if item["name"] not in names:
             raise BadInput(
                 f"outputs[{index}].name {item['name']!r} is not an output; the model has {names}"
@@ -116,6 +129,26 @@ def check_outputs_finite(results: dict[str, np.ndarray[Any, Any]], row_name: str
             f"{row_name}[{row}]: the model's output {name!r} is not finite; the features are"
             " outside the range the model can compute with"
         )
+
+
+def _dims(shape: Any) -> list[int] | None:
+    """[rows, columns] as ints, or None. JSON Schema counts 2.0 as the integer 2, so the app
+    does too; a bool is not a number here, and a fraction is not a dimension."""
+    if not isinstance(shape, list) or len(shape) != 2:
+        return None
+    dims = []
+    for value in shape:
+        dim = int(value) if type(value) is float and value.is_integer() else value
+        if type(dim) is not int or dim < 0:
+            return None
+        dims.append(dim)
+    return dims
+
+
+def _check_parameters(holder: dict[str, Any], where: str) -> None:
+    """V2 `parameters` is an object wherever it appears; the app reads none of them."""
+    if "parameters" in holder and not isinstance(holder["parameters"], dict):
+        raise BadInput(f"{where} parameters must be an object, got {_kind(holder['parameters'])}")
 
 
 def _check_batch(rows: int, max_batch: int, what: str) -> None:
@@ -147,7 +180,7 @@ def _flatten(data: Any, rows: int, columns: int) -> list[Any]:
 
 
 # The largest finite value of each feature dtype; JSON's 1e999 parses as inf and fails too.
-_DTYPE_MAX = {
+DTYPE_MAX = {
     "float32": float(np.finfo(np.float32).max),
     "float64": float(np.finfo(np.float64).max),
 }
@@ -161,12 +194,12 @@ def _to_array(flat: list[Any], dtype: str, where: Any) -> np.ndarray[Any, Any]:
     if not set(map(type, flat)) <= _NUMBERS:
         index, value = next((i, v) for i, v in enumerate(flat) if type(v) not in _NUMBER_TYPES)
         raise BadInput(f"{where(index)} is {_kind(value)}; features must be numbers")
-    limit = _DTYPE_MAX[dtype]
+    limit = DTYPE_MAX[dtype]
     if flat and max(map(abs, flat)) > limit:
         index, value = next((i, v) for i, v in enumerate(flat) if abs(v) > limit)
         if isinstance(value, float) and not math.isfinite(value):
             raise BadInput(f"{where(index)} is not a finite number")
-        if isinstance(value, int) and abs(value) > _DTYPE_MAX["float64"]:
+        if isinstance(value, int) and abs(value) > DTYPE_MAX["float64"]:
             raise BadInput(f"{where(index)} is too large for a {dtype} feature")
         raise BadInput(f"{where(index)} = {value:g} is out of range for {dtype}")
     return np.array(flat, dtype=dtype)

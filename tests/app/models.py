@@ -48,6 +48,30 @@ def trained(dataset: str = "iris", estimator: str = "logistic") -> Trained:
     return train(dataset, estimator)
 
 
+@functools.cache
+def float64_regressor() -> Trained:
+    """A regressor unlike the examples: its input is `float_input` of tensor(double), its one
+    output `variable` [N, 1] double, the names skl2onnx gives when told the input type."""
+    import numpy as np
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import DoubleTensorType
+    from sklearn import datasets
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, target = datasets.load_diabetes(return_X_y=True)
+    model = make_pipeline(StandardScaler(), Ridge()).fit(features, target)
+    initial = [("float_input", DoubleTensorType([None, features.shape[1]]))]
+    onnx_model = to_onnx(model, initial_types=initial, target_opset=17)
+    return Trained(
+        onnx_bytes=onnx_model.SerializeToString(),
+        metrics={"r2": round(float(model.score(features, target)), 4)},
+        estimator=model,
+        n_features=int(np.shape(features)[1]),
+    )
+
+
 def graph_specs(onnx_bytes: bytes) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     import onnxruntime as ort
 
@@ -69,8 +93,10 @@ def write_model_folder(
     name: str | None = None,
     version: str = "1.0.0",
     card: bool = True,
+    model: Trained | None = None,
 ) -> ModelFolder:
-    model = trained(dataset, estimator)
+    """Lay out `model`, or the example trained on `dataset` with `estimator`."""
+    model = model or trained(dataset, estimator)
     name = name or dataset.replace("_", "-")
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "model.onnx").write_bytes(model.onnx_bytes)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from app.runtime import Runtime
 from tests.app.models import ModelFolder
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
@@ -165,8 +167,46 @@ def test_openapi_states_the_models_real_limits(client: FlaskClient) -> None:
     assert (row["items"]["minItems"], row["items"]["maxItems"]) == (4, 4)
     tensor = document["components"]["schemas"]["InferRequest"]["properties"]["inputs"]["items"]
     assert tensor["properties"]["datatype"]["enum"] == ["FP32"]
+    rows, features = tensor["properties"]["shape"]["prefixItems"]
+    assert (rows["minimum"], rows["maximum"], features["const"]) == (1, 1024, 4)
+    infer = document["paths"]["/v2/models/{name}/versions/{version}/infer"]
+    enums = {param["name"]: param["schema"]["enum"] for param in infer["parameters"]}
+    assert enums == {"name": ["iris"], "version": ["1.0.0"]}
     assert set(document["paths"]) >= {
         "/predict", "/version", "/metrics", "/openapi.json", "/v2/health/live",
         "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/infer",
         "/v2/models/{name}/versions/{version}/infer",
     }  # fmt: skip
+
+
+def test_metrics_label_sets_stay_bounded_whatever_clients_send(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Made-up methods and random paths must not each add a series: labels come from fixed
+    sets (known methods or OTHER, route patterns or "unmatched")."""
+    rng = np.random.default_rng(5)
+    for index in range(60):
+        path = f"/{rng.integers(1 << 30):x}/{index}"
+        client.open(path, method=f"BREW{index}")
+        client.open("/predict", method=f"X-{index}")
+        client.get(path)
+        client.post(f"/v2/models/m{index}/infer", json={})
+    text = client.get("/metrics").get_data(as_text=True)
+    totals = [line for line in text.splitlines() if line.startswith("nightshift_http_requests_t")]
+    assert sorted(totals) == sorted(
+        [
+            'nightshift_http_requests_total{endpoint="unmatched",method="OTHER",status="404"} 60.0',
+            'nightshift_http_requests_total{endpoint="unmatched",method="OTHER",status="405"} 60.0',
+            'nightshift_http_requests_total{endpoint="unmatched",method="GET",status="404"} 60.0',
+            'nightshift_http_requests_total{endpoint="/v2/models/<name>/infer",method="POST",'
+            'status="404"} 60.0',
+        ]
+    )
+    # The per-label-set cache behind observe() is bounded the same way (+1: the scrape).
+    assert len(runtime_of(app).metrics._children) == 5
+
+
+def runtime_of(app: Flask) -> Runtime:
+    state = app.extensions["nightshift"]
+    assert isinstance(state, Runtime)
+    return state

@@ -164,6 +164,23 @@ V2_CASES = [
         'outputs[0] must be an object with a string "name"',
         id="output-no-name",
     ),
+    # The spec makes `id` a string: a number is refused, not silently dropped from the answer.
+    pytest.param({**v2(), "id": 7}, '"id" must be a string, got int', id="id-number"),
+    pytest.param({**v2(), "id": None}, '"id" must be a string, got null', id="id-null"),
+    pytest.param(
+        {**v2(), "parameters": []}, "request parameters must be an object, got a list", id="params"
+    ),
+    pytest.param(
+        {"inputs": [{**v2()["inputs"][0], "parameters": "x"}]},
+        "inputs[0] parameters must be an object, got a string",
+        id="tensor-params",
+    ),
+    pytest.param(
+        {**v2(), "outputs": [{"name": "label", "parameters": 1}]},
+        "outputs[0] parameters must be an object, got int",
+        id="output-params",
+    ),
+    pytest.param(v2(shape=[1.5, 4]), "inputs[0].shape must be [rows, 4]", id="fractional-dim"),
 ]
 
 
@@ -174,6 +191,13 @@ def test_v2_infer_rejects_bad_tensors_precisely(
     response = client.post("/v2/models/iris/infer", json=body)
     assert response.status_code == 400
     assert message in response.get_json()["error"]
+
+
+def test_v2_shape_takes_integral_numbers_as_json_schema_does(client: FlaskClient) -> None:
+    """JSON Schema counts 1.0 as an integer, so the document's shape admits it: so must the app."""
+    response = client.post("/v2/models/iris/infer", json=v2(shape=[1.0, 4.0]))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["outputs"][0]["shape"] == [1]
 
 
 def test_batch_limit_on_predict_comes_from_settings(iris: ModelFolder) -> None:

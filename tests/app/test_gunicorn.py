@@ -81,16 +81,28 @@ def wait_for_workers(url: str, metrics_dir: Path, count: int) -> None:
     wait_until(all_loaded, timeout=60, what=f"{count} gunicorn workers", proc=None)
 
 
-def test_two_workers_serve_concurrent_requests_correctly_and_count_them_all(
-    iris: ModelFolder, tmp_path: Path
+@pytest.mark.parametrize(
+    ("workers", "threads", "worker_class"),
+    [
+        # Sync workers take one request at a time, so eight concurrent clients reach both.
+        pytest.param(2, "1", "sync", id="two-sync-workers"),
+        # gthread: four threads of one worker share its one InferenceSession.
+        pytest.param(1, "4", "gthread", id="one-worker-four-threads"),
+    ],
+)
+def test_concurrent_requests_are_answered_correctly_and_all_counted(
+    iris: ModelFolder, tmp_path: Path, workers: int, threads: str, worker_class: str
 ) -> None:
     rng = np.random.default_rng(11)
     batches = [rng.uniform(0, 8, size=(int(rng.integers(1, 20)), 4)).round(2) for _ in range(120)]
     estimator = iris.trained.estimator
-    env = {**iris.env(), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
-    # Sync workers take one request at a time, so eight concurrent clients reach both.
-    with run_app(env, "--workers", "2", "--threads", "1") as server:
-        wait_for_workers(server.url, tmp_path / "metrics", 2)
+    env = {
+        **iris.env(),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "GUNICORN_THREADS": threads,
+    }
+    with run_app(env, "--workers", str(workers)) as server:
+        wait_for_workers(server.url, tmp_path / "metrics", workers)
 
         def call(rows: np.ndarray) -> tuple[list[int], int]:
             with requests.Session() as session:
@@ -128,7 +140,8 @@ def test_two_workers_serve_concurrent_requests_correctly_and_count_them_all(
     predict_records = [r for r in records if r["path"] == "/predict" and r["status"] == 200]
     assert len(predict_records) == len(batches)
     access_log_pids = {r["pid"] for r in predict_records}
-    assert len(access_log_pids) == 2, "both workers should have served /predict"
+    assert len(access_log_pids) == workers, "every worker should have served /predict"
+    assert f"Using worker: {worker_class}" in log
     assert all(r["method"] == "POST" and r["duration_ms"] >= 0 for r in predict_records)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from app import create_app
-from tests.app.models import ModelFolder, trained, write_model_folder
+from tests.app.models import ModelFolder, float64_regressor, trained, write_model_folder
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -213,6 +213,38 @@ def test_other_models_work_with_no_code_change(
     assert short.get_json()["error"] == (
         f"instances[0] has {folder.n_features - 1} features; the model takes {folder.n_features}"
     )
+
+
+def test_a_float64_regressor_with_its_own_input_name_works_with_no_code_change(
+    model_dir: Path,
+) -> None:
+    """Input `float_input` of FP64, output `variable`: names and dtype come from the model.
+    Values are compared at float64 precision, so a cast through float32 would show."""
+    folder = write_model_folder(model_dir, name="diabetes-fp64", model=float64_regressor())
+    client = create_app(folder.settings()).test_client()
+    rows = np.random.default_rng(4).normal(scale=0.05, size=(3, 10))
+    want = folder.trained.estimator.predict(rows)
+    metadata = client.get("/v2/models/diabetes-fp64").get_json()
+    assert metadata["inputs"] == [{"name": "float_input", "datatype": "FP64", "shape": [-1, 10]}]
+    assert metadata["outputs"] == [{"name": "variable", "datatype": "FP64", "shape": [-1, 1]}]
+    tensor = {"name": "float_input", "shape": [3, 10], "datatype": "FP64", "data": rows.tolist()}
+    request = {"id": "r1", "inputs": [tensor]}
+    response = client.post("/v2/models/diabetes-fp64/versions/1.0.0/infer", json=request)
+    assert response.status_code == 200, response.get_json()
+    (output,) = response.get_json()["outputs"]
+    assert (output["name"], output["datatype"], output["shape"]) == ("variable", "FP64", [3, 1])
+    assert np.allclose(output["data"], want, rtol=1e-12, atol=0)
+    predicted = client.post("/predict", json={"instances": rows.tolist()}).get_json()
+    assert np.allclose(predicted["predictions"], want, rtol=1e-12, atol=0)
+    assert "probabilities" not in predicted
+    fp32 = {"inputs": [{**tensor, "datatype": "FP32"}]}
+    assert client.post("/v2/models/diabetes-fp64/infer", json=fp32).get_json() == {
+        "error": "inputs[0].datatype is 'FP32'; the model takes FP64"
+    }
+    schema = client.get("/openapi.json").get_json()["components"]["schemas"]
+    documented = schema["InferRequest"]["properties"]["inputs"]["items"]["properties"]
+    assert documented["name"]["enum"] == ["float_input"]
+    assert documented["datatype"]["enum"] == ["FP64"]
 
 
 def test_name_and_version_come_from_the_card_when_unset(iris: ModelFolder) -> None:
