@@ -500,27 +500,51 @@ class _Reader:
         )
 
     def tag_filter(self, body: dict[str, yaml.Node], path: str) -> TagFilter:
+        """Compile `filter` and `ignore` one part at a time.
+
+        Each part is checked on its own so an error points at the node that is wrong (the
+        pattern's line, or `ignore[2]`), not at whichever node happens to hold the filter.
+        """
         pattern = extract = None
-        node = body.get("filter")
-        if node is not None:
+        if (node := body.get("filter")) is not None:
             spec = self.mapping(
                 node, f"{path}.filter", required=("pattern",), optional=("extract",)
             )
             pattern = self.text(spec["pattern"], f"{path}.filter.pattern")
-            extract = (
-                self.text(spec["extract"], f"{path}.filter.extract") if "extract" in spec else None
+            self.compiled(
+                spec["pattern"],
+                f"{path}.filter.pattern",
+                "a regular expression",
+                functools.partial(TagFilter.compile, pattern),
             )
-            node = spec.get("extract", spec["pattern"])
-        ignore = self.strings(body["ignore"], f"{path}.ignore") if "ignore" in body else ()
-        where = node if node is not None else body.get("ignore")
-        assert where is not None or (pattern is None and not ignore)
-        if where is None:
+            if "extract" in spec:
+                extract = self.text(spec["extract"], f"{path}.filter.extract")
+                self.compiled(
+                    spec["extract"],
+                    f"{path}.filter.extract",
+                    "a template of the pattern's named groups, such as $version",
+                    functools.partial(TagFilter.compile, pattern, extract),
+                )
+        ignore: tuple[str, ...] = ()
+        if (node := body.get("ignore")) is not None:
+            items = self.sequence(node, f"{path}.ignore")
+            ignore = self.strings(node, f"{path}.ignore")
+            for i, (item, entry) in enumerate(zip(items, ignore, strict=True)):
+                self.compiled(
+                    item,
+                    f"{path}.ignore[{i}]",
+                    "a glob, or re: and a regular expression",
+                    functools.partial(TagFilter.compile, ignore=(entry,)),
+                )
+        if pattern is None and not ignore:
             return TagFilter()
+        # The parts are valid alone; the ignore entries are still joined into one regex,
+        # which can fail on its own (two entries defining the same group name).
         return self.compiled(
-            where,
-            f"{path}.filter" if body.get("filter") is not None else f"{path}.ignore",
-            "a valid filter",
-            lambda: TagFilter.compile(pattern, extract, ignore),
+            node if node is not None else body["filter"],
+            f"{path}.ignore" if node is not None else f"{path}.filter",
+            "ignore entries that can be combined into one regular expression",
+            functools.partial(TagFilter.compile, pattern, extract, ignore),
         )
 
     def gates(self, node: yaml.Node, path: str) -> ModelGates:

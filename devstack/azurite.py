@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import shutil
 import tempfile
 from dataclasses import dataclass
 
@@ -31,7 +33,10 @@ class Azurite(Service):
 
 
 def start_azurite(*, in_memory: bool = True, timeout: float = 60) -> Azurite:
-    """Start Azurite's blob service on a free loopback port, in memory by default."""
+    """Start Azurite's blob service on a free loopback port, in memory by default.
+
+    With `in_memory=False` the data lives in a fresh temporary folder that `stop()` removes.
+    """
     binary = require_binary(
         "azurite-blob",
         "npm ci (Azurite is pinned in package.json)",
@@ -44,10 +49,20 @@ def start_azurite(*, in_memory: bool = True, timeout: float = 60) -> Azurite:
         "--blobPort", str(port),
         "--skipApiVersionCheck", "--loose", "--disableTelemetry",
     ]  # fmt: skip
-    workdir = tempfile.mkdtemp(prefix="azurite-")
-    argv += ["--inMemoryPersistence"] if in_memory else ["--location", workdir]
-    proc = spawn(argv, cwd=None)
+    # In memory there is nothing on disk; a folder made anyway was never removed and
+    # /tmp filled with empty azurite-* folders, one per test session.
+    workdir = None if in_memory else tempfile.mkdtemp(prefix="azurite-")
+    argv += ["--inMemoryPersistence"] if workdir is None else ["--location", workdir]
+    try:
+        proc = spawn(argv, cwd=None)
+    except BaseException:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
     service = Azurite(name="azurite", url=f"http://127.0.0.1:{port}", proc=proc, port=port)
+    if workdir is not None:
+        # Runs after the process has stopped (Service.stop), so nothing writes into it.
+        service.cleanup.append(functools.partial(shutil.rmtree, workdir, ignore_errors=True))
     try:
         wait_until(lambda: port_open(port), timeout=timeout, what="azurite", proc=proc)
     except BaseException:

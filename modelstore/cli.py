@@ -1,9 +1,10 @@
 """`python -m modelstore publish|list|fetch`: the model store from a shell.
 
 Exit codes: 0 success (including "already there, nothing to do"); 1 the operation failed
-(version exists, not found, integrity mismatch, store unreachable, bad card); 2 bad usage
-or configuration (arguments, store URL, credentials). Errors are one line on stderr; add
---debug for the traceback.
+(version exists, not found, integrity mismatch, store unreachable, a bad card in the
+store); 2 bad usage or configuration (arguments, including card fields given to publish,
+store URL, credentials). Errors are one line on stderr, argparse's too; add --debug for
+the traceback.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import math
 import sys
 import time
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
-from modelstore.card import ModelCard
-from modelstore.errors import ModelStoreError, UsageError
+from modelstore.card import ModelCard, TensorSpec
+from modelstore.errors import CardError, ModelStoreError, UsageError
 from modelstore.store import ModelStore, open_store
 
 PROG = "python -m modelstore"
@@ -36,8 +38,19 @@ exit codes: 0 ok, 1 failed, 2 bad usage or configuration
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error (exit code 2).
+
+    argparse prints the whole usage block before the message; DESIGN.md wants one clear
+    line, and `--help` is one flag away. Subparsers inherit this class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"modelstore: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--store",
         metavar="URL",
@@ -50,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="show tracebacks and SDK logs",
     )
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Publish, list and fetch versioned ONNX models with model cards.",
         epilog=_EPILOG,
@@ -143,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _publish(store: ModelStore, args: argparse.Namespace) -> int:
     metrics = _read_metrics(args.metrics) if args.metrics else {}
+    _check_card_fields(args, metrics)
     card = store.publish(
         args.file,
         name=args.name,
@@ -193,6 +207,32 @@ def _fetch(store: ModelStore, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"publish": _publish, "list": _list, "fetch": _fetch}
+
+
+def _check_card_fields(args: argparse.Namespace, metrics: dict[str, float]) -> None:
+    """Check what the user typed by the card's own rules, before the store is touched.
+
+    The card validates itself and raises CardError, which means exit 1 because a bad card
+    *read from the store* is a failure. A field given on the command line is bad usage
+    (exit 2), so a placeholder card holding only the user's fields is built here and its
+    CardError becomes a UsageError.
+    """
+    placeholder = TensorSpec(name="x", dtype="tensor(float)", shape=(None,))
+    try:
+        ModelCard(
+            name=args.name,
+            version=args.version,
+            sha256="0" * 64,
+            size=0,
+            created=datetime.now(UTC),
+            inputs=(placeholder,),
+            outputs=(placeholder,),
+            serving_api=args.serving_api,
+            metrics=metrics,
+            source_commit=args.source_commit,
+        )
+    except CardError as err:
+        raise UsageError(str(err)) from None
 
 
 def _read_metrics(path: Path) -> dict[str, float]:

@@ -116,8 +116,23 @@ def broken(old: str, new: str) -> str:
         ),
         pytest.param(
             broken("      extract: $v", "      extract: $version"),
-            "cfg.yaml:23: images.model-api.filter: expected a valid filter (extract refers to group 'version'",  # noqa: E501
+            "cfg.yaml:23: images.model-api.filter.extract: expected a template of the pattern's named groups, such as $version (extract refers to group 'version'",  # noqa: E501
             id="bad-extract",
+        ),
+        pytest.param(
+            broken("      pattern: '^v?(?P<v>.*)$'", "      pattern: '^v?(?P<v>.*$'"),
+            "cfg.yaml:22: images.model-api.filter.pattern: expected a regular expression (invalid filter pattern regex '^v?(?P<v>.*$': missing ), unterminated subpattern",  # noqa: E501
+            id="bad-pattern",
+        ),
+        pytest.param(
+            broken("    ignore: [latest]", "    ignore:\n      - latest\n      - 're:[a-'"),
+            "cfg.yaml:26: images.model-api.ignore[1]: expected a glob, or re: and a regular expression (invalid ignore regex '[a-': unterminated character set",  # noqa: E501
+            id="bad-ignore-regex",
+        ),
+        pytest.param(
+            broken("    ignore: [latest]", "    ignore: ['re:(?P<a>x)', 're:(?P<a>y)']"),
+            "cfg.yaml:24: images.model-api.ignore: expected ignore entries that can be combined into one regular expression (invalid ignore regex",  # noqa: E501
+            id="ignore-entries-clash",
         ),
         pytest.param(
             broken("    registry: local", "    registry: ghcr"),

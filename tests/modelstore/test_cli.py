@@ -99,7 +99,7 @@ CASES: list[object] = [
                   "--metrics", "{tmp}/bad-metrics.json"], 2,
                  "'accuracy' must be a number", id="bad-metrics"),
     pytest.param(["publish", "{logistic}", "--name", "iris", "--version", "1",
-                  "--serving-api", "tabular"], 1,
+                  "--serving-api", "tabular"], 2,
                  "serving_api 'tabular' must look like 'tabular/v1'", id="bad-serving-api"),
     pytest.param(["fetch", "--name", "iris", "--version", "0.1.0", "--sha256", "{forest_sha}",
                   "--dest", "{tmp}/d"], 1, "pinned sha256", id="fetch-wrong-pin"),
@@ -109,9 +109,13 @@ CASES: list[object] = [
                   "--dest", "{tmp}/d"], 1, "iris 7.0.0 is not published", id="fetch-missing"),
     pytest.param(["list", "--name", "iris", "--store", "s3://bucket"], 2,
                  "unsupported scheme", id="bad-store-url"),
-    pytest.param(["list"], 2, "the following arguments are required: --name",
+    pytest.param(["list"], 2, "the following arguments are required: --name"
+                 " (see python -m modelstore list --help)",
                  id="missing-argument"),
     pytest.param([], 2, "required: COMMAND", id="no-command"),
+    pytest.param(["publish", "{logistic}", "--name", "iris", "--version", "1", "--bogus"], 2,
+                 "unrecognized arguments: --bogus (see python -m modelstore --help)",
+                 id="unknown-option"),
 ]  # fmt: skip
 
 
@@ -141,11 +145,36 @@ def test_exit_codes_and_messages(
         assert message in out and err == ""
     else:
         assert message in err
-        if code == 1 or "--name" in argv:  # our errors; argparse prints usage first
-            assert err.startswith("modelstore: error: ") or err.startswith("usage:")
-        if err.startswith("modelstore:"):
-            assert len(err.splitlines()) == 1
+        assert err.startswith("modelstore: error: ")
+        assert len(err.splitlines()) == 1, err
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("serving_api", "tabular", "serving_api 'tabular' must look like 'tabular/v1'"),
+        ("name", "Iris!", "invalid model name 'Iris!'"),
+    ],
+)
+def test_the_same_bad_field_in_a_stored_card_is_a_failure_not_usage(
+    cli_store: StoreTarget,
+    models: Models,
+    capsys: pytest.CaptureFixture[str],
+    field: str,
+    value: str,
+    message: str,
+) -> None:
+    """What exits 2 when typed on the command line exits 1 when read from the store."""
+    cli_store.open().publish(models.logistic.path, name="iris", version="1.0.0", metrics={})
+    key = "iris/1.0.0/model-card.json"
+    card = json.loads(cli_store.raw.read(key))
+    cli_store.raw.write(key, json.dumps({**card, field: value}).encode())
+    capsys.readouterr()
+    assert main(["list", "--name", "iris"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("modelstore: error: ")
+    assert message in err and len(err.splitlines()) == 1, err
 
 
 def test_no_store_is_a_usage_error(
