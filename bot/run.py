@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pygit2
 
@@ -274,7 +274,8 @@ def _prepare(ctx: Pass, state: EnvironmentState, env_plan: EnvironmentPlan) -> P
         return Prepared(state, env_plan)
     try:
         edit = edit_for(state.kustomization, env_plan.bumps)
-        gate = gate_environment(ctx.checkout.path, state.name, edit)
+        folder = PurePosixPath(state.path)
+        gate = gate_environment(ctx.checkout.path, state.name, edit, folder=folder)
     except BotError as err:
         return Prepared(state, env_plan, error=str(err))
     if not gate.ok:
