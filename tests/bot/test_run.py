@@ -267,3 +267,41 @@ def test_run_refuses_a_checkout_with_uncommitted_changes_and_loses_nothing(
     planned = bot_pass(estate, at=T0, write=False)
     assert outcome(planned, "dev") == "planned"
     assert edited.read_text().endswith("# a person's note\n")
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [pytest.param({"write": False}, id="plan"), pytest.param({"dry_run": True}, id="dry-run")],
+)
+def test_a_read_only_pass_leaves_a_persons_clone_exactly_as_it_was(
+    estate: Estate, mode: dict[str, bool]
+) -> None:
+    """`plan` and `run --dry-run` on a person's clone fetch and plan from the remote branch;
+    the branch they are on, HEAD, the local main and every file stay as they were."""
+    clone = estate.person_clone()
+    git("checkout", "--quiet", "-b", "feature", cwd=clone)
+    note = clone / "environments" / "prod" / "kustomization.yaml"
+    note.write_text(note.read_text() + "# the person's work in progress\n")
+    git("commit", "--quiet", "-am", "wip", cwd=clone, env=person_env())
+    # main moves on the remote after the person branched: the plan must see it.
+    estate.push_image("1.1.0")
+    assert bot_pass(estate, at=T0).exit_code == 0
+    estate.push_image("1.2.0")
+
+    def snapshot() -> tuple[str, ...]:
+        return (
+            git("symbolic-ref", "HEAD", cwd=clone),
+            git("rev-parse", "HEAD", "main", cwd=clone),
+            git("status", "--porcelain", "--untracked-files=all", cwd=clone),
+            note.read_text(),
+        )
+
+    before = snapshot()
+    report = run_pass(PassOptions(repo=clone, now=T0 + timedelta(minutes=5), **mode))  # type: ignore[arg-type]
+    assert report.exit_code == 0, report
+    assert snapshot() == before
+    dev = next(e for e in report.environments if e.plan.environment == "dev")
+    # Planned from origin/main, which runs 1.1.0 since the bot's pass (the clone's main
+    # and the feature branch still pin 1.0.0).
+    [bump] = [b for b in dev.plan.bumps if b.artifact.kind == "image"]
+    assert (bump.old and bump.old.value, bump.new.value) == ("1.1.0", "1.2.0")
