@@ -85,9 +85,19 @@ class Stage:
 
 @dataclass(frozen=True)
 class Hold:
+    """Freeze `artifact` in `environment`. With `version`, only that version stays pinned:
+    the hold applies while the environment runs it, and once a person has pinned another
+    version the hold no longer freezes anything (docs/promotion-config.md, `holds[]`)."""
+
     environment: str
     artifact: Artifact
     reason: str
+    version: str | None = None
+
+    def freezes(self, environment: str, artifact: Artifact, running: Version) -> bool:
+        if self.environment != environment or self.artifact != artifact:
+            return False
+        return self.version is None or self.version == running.value
 
 
 @dataclass(frozen=True)
@@ -165,8 +175,9 @@ def _plan_stage(stage: Stage, data: PlanInput) -> EnvironmentPlan:
 def _decide(stage: Stage, artifact: Artifact, current: Running, data: PlanInput) -> Bump | Skip:
     env = stage.name
     for hold in data.holds:
-        if hold.environment == env and hold.artifact == artifact:
-            return Skip(env, artifact, f"held: {hold.reason}")
+        if hold.freezes(env, artifact, current.version):
+            at = f" at {hold.version}" if hold.version is not None else ""
+            return Skip(env, artifact, f"held{at}: {hold.reason}")
     rejected = data.rejected.get(env, {}).get(artifact, frozenset())
     if stage.upstream is None:
         return _from_offer(env, artifact, current, data, rejected)

@@ -263,7 +263,7 @@ def _plan(ctx: Pass, states: dict[str, EnvironmentState]) -> list[EnvironmentPla
         rejected[name] = per_env
     kinds = {**dict.fromkeys(config.images, "image"), **dict.fromkeys(config.models, "model")}
     holds = [
-        Hold(h.environment, Artifact(kinds[h.artifact], h.artifact), h.reason)  # type: ignore[arg-type]
+        Hold(h.environment, Artifact(kinds[h.artifact], h.artifact), h.reason, h.version)  # type: ignore[arg-type]
         for h in config.holds
         if h.artifact in kinds
     ]

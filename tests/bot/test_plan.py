@@ -140,6 +140,24 @@ def test_hold_freezes_an_artifact() -> None:
     assert isinstance(skip, Skip) and skip.reason == "held: freeze for the launch"
 
 
+@pytest.mark.parametrize(
+    ("runs", "held"),
+    [
+        pytest.param("1.0.0", True, id="runs-the-held-version"),
+        pytest.param("0.9.0", False, id="a-person-pinned-another-version"),
+    ],
+)
+def test_a_hold_with_a_version_keeps_only_that_version_pinned(runs: str, held: bool) -> None:
+    """docs/promotion-config.md: "with `version`, only that version stays pinned"."""
+    hold = Hold("dev", IMAGE, "1.0.0 is certified", version="1.0.0")
+    plans = make({"dev": {IMAGE: run(runs)}}, {IMAGE: ("1.1.0",)}, holds=[hold])
+    outcome = only(plans["dev"])
+    if held:
+        assert isinstance(outcome, Skip) and outcome.reason == "held at 1.0.0: 1.0.0 is certified"
+    else:
+        assert isinstance(outcome, Bump) and outcome.new.value == "1.1.0"
+
+
 def test_bundle_waits_for_its_blocked_member() -> None:
     plans = make(
         {

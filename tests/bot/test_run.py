@@ -8,7 +8,7 @@ one artifact or environment leave the rest going through.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -305,3 +305,34 @@ def test_a_read_only_pass_leaves_a_persons_clone_exactly_as_it_was(
     # and the feature branch still pin 1.0.0).
     [bump] = [b for b in dev.plan.bumps if b.artifact.kind == "image"]
     assert (bump.old and bump.old.value, bump.new.value) == ("1.1.0", "1.2.0")
+
+
+def push_config(estate: Estate, edit: Callable[[str], str], message: str) -> None:
+    """A person edits promotion.yaml and pushes it, as a reviewed PR would."""
+    clone = estate.person_clone()
+    config = clone / "environments" / "promotion.yaml"
+    config.write_text(edit(config.read_text()))
+    git("commit", "--quiet", "-am", message, cwd=clone, env=person_env())
+    git("push", "--quiet", "origin", "main", cwd=clone)
+
+
+@pytest.mark.parametrize(
+    ("version", "held"),
+    [pytest.param("1.0.0", True, id="at-the-running-version"), pytest.param("0.9.0", False)],
+)
+def test_a_hold_with_a_version_reaches_the_planner(
+    estate: Estate, version: str, held: bool
+) -> None:
+    estate.push_image("1.1.0")
+    hold = (
+        "holds:\n  - environment: dev\n    artifact: model-api\n"
+        f'    version: "{version}"\n    reason: certified build\n'
+    )
+    push_config(estate, lambda text: text + hold, "hold model-api in dev")
+    report = bot_pass(estate, at=T0, write=False)
+    dev = next(e for e in report.environments if e.plan.environment == "dev")
+    images = [b.new.value for b in dev.plan.bumps if b.artifact.kind == "image"]
+    skips = [s.reason for s in dev.plan.skips if s.artifact.kind == "image"]
+    assert (images, skips) == (
+        ([], ["held at 1.0.0: certified build"]) if held else (["1.1.0"], [])
+    )
