@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from bot.candidate import REVISION_LABEL, SOURCE_LABEL, Candidate, Decision
+from bot.candidate import REVISION_LABEL, SERVING_API_LABEL, SOURCE_LABEL, Candidate, Decision
 from bot.config_schema import Config
 from bot.discover import Discoverer, Discovery
 from bot.errors import BotError
@@ -31,13 +31,21 @@ def version_of(candidate: Candidate) -> Version:
             serving_apis=frozenset({card.serving_api}),
             metrics=dict(card.metrics),
         )
+    apis = candidate.serving_apis
     return Version(
         candidate.version,
         digest=candidate.digest,
         created=candidate.created,
-        serving_apis=candidate.serving_apis or frozenset(),
+        serving_apis=apis or frozenset(),
         revision=(candidate.labels or {}).get(REVISION_LABEL),
         source=(candidate.labels or {}).get(SOURCE_LABEL),
+        apis_unknown=(
+            "its labels were not read"
+            if apis is None
+            else f"its labels have no {SERVING_API_LABEL}"
+            if not apis
+            else ""
+        ),
     )
 
 
@@ -88,8 +96,9 @@ class Catalog:
             return version
         try:
             details = self.discoverer.image_details(self.discovery, artifact.name, version.value)
-        except BotError:
-            return version  # unknown labels never refuse a promotion on their own
+        except BotError as err:
+            # Unknown labels: the planner holds back a model this image would have to serve.
+            return replace(version, apis_unknown=f"cannot read its labels: {err}")
         full = version_of(details)
         return replace(full, digest=version.digest or full.digest)
 

@@ -45,6 +45,8 @@ class Version:
     metrics: Mapping[str, float] = field(default_factory=dict)
     revision: str | None = None  # images: org.opencontainers.image.revision
     source: str | None = None  # images: org.opencontainers.image.source, where `revision` lives
+    # images: why `serving_apis` is empty (labels unreadable, no label); never compared
+    apis_unknown: str = field(default="", compare=False)
 
     def same_as(self, other: Version | None) -> bool:
         """Same version and, when both know it, the same digest (a re-pushed tag differs)."""
@@ -306,25 +308,35 @@ def _keep_models_compatible(
 ) -> tuple[list[Bump], list[Skip]]:
     """After the plan, every model's serving API must be one the planned image supports.
 
-    When an environment runs one image, each model is checked against it; an image whose
-    labels list no APIs (unknown) is not used to refuse anything.
+    A model bump goes through only when an image the environment will run is *known* to
+    support the model's API. When that cannot be told (an image's labels could not be read,
+    or it declares no API), the model waits, with why: serving a model on an image that
+    cannot load it is an outage, waiting a night is not.
     """
     after: dict[Artifact, Version] = {a: r.version for a, r in running.items()}
     after.update({b.artifact: b.new for b in bumps})
-    images = [v for a, v in after.items() if a.kind == "image" and v.serving_apis]
-    if not images:
-        return bumps, skips
-    supported = frozenset().union(*(image.serving_apis for image in images))
+    images = {a: v for a, v in after.items() if a.kind == "image"}
+    supported: frozenset[str] = frozenset().union(*(v.serving_apis for v in images.values()))
+    unknown = [
+        f"{a.name} {v.value}: {v.apis_unknown or 'no serving API known'}"
+        for a, v in sorted(images.items())
+        if not v.serving_apis
+    ]
     for bump in list(bumps):
         if bump.artifact.kind != "model" or not bump.new.serving_apis:
             continue
         missing = bump.new.serving_apis - supported
         if not missing:
             continue
-        reason = (
-            f"{bump.new.value} needs serving API {', '.join(sorted(missing))}, which the image"
-            f" does not support ({', '.join(sorted(supported))})"
-        )
+        if not images:
+            reason = f"image serving API unknown: {env} pins no image to serve the model"
+        elif unknown:
+            reason = f"image serving API unknown: {'; '.join(unknown)}"
+        else:
+            reason = (
+                f"{bump.new.value} needs serving API {', '.join(sorted(missing))}, which the"
+                f" image does not support ({', '.join(sorted(supported))})"
+            )
         partners = next((b for b in bundles if bump.artifact in b), (bump.artifact,))
         for partner in [b for b in bumps if b.artifact in partners]:
             bumps.remove(partner)

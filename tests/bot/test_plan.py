@@ -191,6 +191,52 @@ def test_model_needs_an_image_that_serves_its_api() -> None:
     assert "needs serving API tabular/v2" in model_skip.reason
 
 
+TABULAR = frozenset({"tabular/v1"})
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        pytest.param(
+            v("1.0.0", apis_unknown="cannot read its labels: registry unreachable"),
+            "image serving API unknown: model-api 1.0.0: cannot read its labels:"
+            " registry unreachable",
+            id="labels-unreadable",
+        ),
+        pytest.param(
+            v("1.0.0"),
+            "image serving API unknown: model-api 1.0.0: no serving API known",
+            id="no-label",
+        ),
+        pytest.param(None, "image serving API unknown: dev pins no image", id="no-image"),
+    ],
+)
+def test_a_model_waits_when_the_images_serving_api_is_unknown(
+    image: Version | None, reason: str
+) -> None:
+    """A model moves only with an image known to serve its API: unknown is not "yes"."""
+    running = {"dev": {MODEL: run("1.0.0", serving_apis=TABULAR)}}
+    if image is not None:
+        running["dev"][IMAGE] = Running(image, since=NOW - timedelta(days=9))
+    offers = {MODEL: Offer(MODEL, (v("2.0.0", serving_apis=TABULAR),))}
+    [dev] = plan(PlanInput(STAGES[:1], running, offers, NOW, semver_newer))
+    assert not dev.bumps
+    skip = next(s for s in dev.skips if s.artifact == MODEL)
+    assert skip.blocked and skip.reason.startswith(reason), skip.reason
+
+
+def test_a_model_moves_when_its_image_is_known_to_serve_it() -> None:
+    running = {
+        "dev": {
+            IMAGE: run("1.0.0", serving_apis=TABULAR),
+            MODEL: run("1.0.0", serving_apis=TABULAR),
+        }
+    }
+    offers = {MODEL: Offer(MODEL, (v("2.0.0", serving_apis=TABULAR),))}
+    [dev] = plan(PlanInput(STAGES[:1], running, offers, NOW, semver_newer))
+    assert [b.new.value for b in dev.bumps] == ["2.0.0"]
+
+
 def test_checks_refuse_with_their_reason() -> None:
     def gate(env: str, artifact: Artifact, old: Version | None, new: Version) -> str | None:
         return "accuracy 0.80 < 0.90" if new.value == "1.2.0" else None
