@@ -58,6 +58,7 @@ class Catalog:
         self.discovery = discovery
         self.errors: dict[Artifact, str] = {}
         self._cards: dict[str, dict[str, Candidate]] = {}
+        self._card_errors: dict[str, str] = {}
 
     def failed_offer(self, artifact: Artifact) -> Offer | None:
         """An empty offer saying why, when this pass could not list the artifact.
@@ -76,13 +77,25 @@ class Catalog:
         return None
 
     def model_versions(self, name: str) -> dict[str, Candidate]:
+        """The model's published versions; empty, with `card_error` set, when unlistable."""
         if name not in self._cards:
             try:
                 listed = self.discoverer.model_candidates(self.discovery, name)
-            except BotError:
+            except BotError as err:
                 listed = []
+                self._card_errors[name] = str(err)
+                self.errors.setdefault(Artifact("model", name), str(err))
             self._cards[name] = {c.version: c for c in listed}
         return self._cards[name]
+
+    def card_error(self, name: str, version: str) -> str | None:
+        """Why the card of `name` `version` cannot be read this pass, or None if it can."""
+        known = self.model_versions(name).get(version)
+        if known is not None and known.card is not None:
+            return None
+        if name in self._card_errors:
+            return self._card_errors[name]
+        return f"model {name} {version} has no card in its store"
 
     def enrich(self, artifact: Artifact, version: Version) -> Version:
         """Fill in what the pin does not say: metrics and API for models, labels for images."""
@@ -198,8 +211,12 @@ def model_gates_check(config: Config, catalog: Catalog) -> Check:
         gates = spec.gates.merged(extra) if extra else spec.gates
         metrics: Mapping[str, float] = new.metrics
         if not metrics:
-            known = catalog.model_versions(artifact.name).get(new.value)
-            metrics = known.card.metrics if known is not None and known.card else {}
+            # Gates judge the card: one that cannot be read refuses the model, saying why
+            # (the store is down, the version is gone), not that a metric is missing.
+            if error := catalog.card_error(artifact.name, new.value):
+                return f"cannot read its model card: {error}"
+            known = catalog.model_versions(artifact.name)[new.value]
+            metrics = known.card.metrics if known.card else {}
         failures = gates.failures(metrics, old.metrics if old and old.metrics else None)
         return "; ".join(failures) or None
 

@@ -336,3 +336,35 @@ def test_a_hold_with_a_version_reaches_the_planner(
     assert (images, skips) == (
         ([], ["held at 1.0.0: certified build"]) if held else (["1.1.0"], [])
     )
+
+
+def test_model_store_down_skips_the_model_says_why_and_images_still_flow(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    estate.push_image("1.1.0")
+    estate.publish_model("1.1.0", seed=2)
+    assert outcome(bot_pass(estate, at=T0), "dev") == "pushed"  # dev runs both 1.1.0
+    # The estate's image and model move together; this night only the image can.
+    push_config(
+        estate,
+        lambda text: text.replace(
+            "bundles:\n  - name: serving\n    image: model-api\n    model: iris\n", ""
+        ),
+        "unbundle",
+    )
+    closed = estate.azurite.connection_string.replace(
+        estate.azurite.blob_endpoint, "http://127.0.0.1:9/devstoreaccount1"
+    )
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", closed)
+
+    report = bot_pass(estate, at=T0 + timedelta(hours=25))
+    assert report.exit_code == 1
+    assert any("model store" in e and "unreachable" in e for e in report.errors), report.errors
+    # staging's promotion PR carries the image; the model waits, saying the store is down
+    # (not that the card it could not read lacks a metric).
+    assert outcome(report, "staging") == "pr-opened"
+    staging = next(e for e in report.environments if e.plan.environment == "staging")
+    assert [b.artifact.kind for b in staging.plan.bumps] == ["image"]
+    [skip] = [s for s in staging.plan.skips if s.artifact.kind == "model"]
+    assert "model store" in skip.reason and "unreachable" in skip.reason, skip.reason
+    assert "missing" not in skip.reason
