@@ -292,8 +292,11 @@ def _prepare_all(ctx: Pass, timings: dict[str, float] | None = None) -> list[Pre
     with _clock(timings, "edit_gate"):
         for env_plan in plans:
             prepared.append(_prepare(ctx, states[env_plan.environment], env_plan))
+    # A re-plan after a push race finds the same discovery errors again: report each once.
     for artifact, error in sorted(ctx.catalog.errors.items()):
-        ctx.errors.append(f"{artifact}: {error}")
+        line = f"{artifact}: {error}"
+        if line not in ctx.errors:
+            ctx.errors.append(line)
     return prepared
 
 

@@ -8,14 +8,16 @@ one artifact or environment leave the rest going through.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.config import load_config
 from bot.config_schema import Config
+from bot.discover import Discoverer, Discovery
 from bot.errors import GitError
 from bot.github import GitHubProvider, RetryPolicy
 from bot.pr import PullRequestProvider
@@ -368,3 +370,68 @@ def test_model_store_down_skips_the_model_says_why_and_images_still_flow(
     [skip] = [s for s in staging.plan.skips if s.artifact.kind == "model"]
     assert "model store" in skip.reason and "unreachable" in skip.reason, skip.reason
     assert "missing" not in skip.reason
+
+
+class RacingDiscoverer(Discoverer):
+    """The real discoverer; while it lists, a person pushes to main (once), so the pass's
+    push to main is rejected and it must re-plan on the person's commit."""
+
+    def __init__(self, config: Config, person: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.person: Callable[[], None] | None = person
+
+    def discover(
+        self, images: Iterable[str] | None = None, models: Iterable[str] | None = None
+    ) -> Discovery:
+        found = super().discover(images, models)
+        if self.person is not None:
+            self.person()
+            self.person = None
+        return found
+
+
+def test_a_push_race_replans_pr_environments_and_reports_each_error_once(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    estate.push_image("1.1.0")
+    assert outcome(bot_pass(estate, at=T0), "dev") == "pushed"  # dev runs 1.1.0
+    push_config(
+        estate,
+        lambda text: text.replace(
+            "bundles:\n  - name: serving\n    image: model-api\n    model: iris\n", ""
+        ),
+        "unbundle",
+    )
+    estate.push_image("1.2.0")  # dev moves to 1.2.0, staging gets 1.1.0 by PR
+    # The model store is down all night: one error for the whole pass.
+    closed = estate.azurite.connection_string.replace(
+        estate.azurite.blob_endpoint, "http://127.0.0.1:9/devstoreaccount1"
+    )
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", closed)
+    note = "# staging: three replicas for the launch (Dana)\n"
+
+    def person_edits_staging() -> None:
+        clone = estate.person_clone()
+        kustomization = clone / "environments" / "staging" / "kustomization.yaml"
+        kustomization.write_text(kustomization.read_text() + note)
+        git("commit", "--quiet", "-am", "staging: a note", cwd=clone, env=person_env())
+        git("push", "--quiet", "origin", "main", cwd=clone)
+
+    clone = estate.person_clone()
+    config = load_config(clone / "environments" / "promotion.yaml")
+    options = PassOptions(
+        repo=estate.workdir / "bot", url=estate.clone_url, now=T0 + timedelta(hours=25)
+    )
+    report = run_pass(options, discoverer=RacingDiscoverer(config, person_edits_staging))
+
+    assert outcome(report, "dev") == "pushed" and outcome(report, "staging") == "pr-opened"
+    dev_commit, person_commit = estate.origin_log()[:2]
+    assert dev_commit.startswith("dev: image model-api 1.1.0 → 1.2.0")
+    assert person_commit == "staging: a note"  # the bot's push lost the race, then re-planned
+    # The PR branch is the person's main plus the bump: their note survives.
+    branch = estate.origin_file(
+        "environments/staging/kustomization.yaml", "nightshift/promote-staging"
+    )
+    assert branch.endswith(note.strip()) and estate.images["1.1.0"] in branch
+    store_errors = [e for e in report.errors if "model store" in e]
+    assert len(store_errors) == 1, report.errors
