@@ -435,3 +435,31 @@ def test_a_push_race_replans_pr_environments_and_reports_each_error_once(
     assert branch.endswith(note.strip()) and estate.images["1.1.0"] in branch
     store_errors = [e for e in report.errors if "model store" in e]
     assert len(store_errors) == 1, report.errors
+
+
+def test_an_environment_at_a_configured_path_is_promoted_and_pinned_there(estate: Estate) -> None:
+    """promotion.yaml's `path:` moves an overlay; planning, the gate, the commit and
+    `bot pin` all follow it (the gate used to look in environments/<name> only)."""
+    clone = estate.person_clone()
+    (clone / "overlays").mkdir()
+    git("mv", "environments/dev", "overlays/dev", cwd=clone)
+    config = clone / "environments" / "promotion.yaml"
+    config.write_text(
+        config.read_text().replace("  - name: dev\n", "  - name: dev\n    path: overlays/dev\n")
+    )
+    git("commit", "--quiet", "-am", "dev lives in overlays/", cwd=clone, env=person_env())
+    git("push", "--quiet", "origin", "main", cwd=clone)
+    estate.push_image("1.1.0")
+
+    report = bot_pass(estate, at=T0)
+    assert report.exit_code == 0, report
+    assert outcome(report, "dev") == "pushed"
+    assert estate.images["1.1.0"] in estate.origin_file("overlays/dev/kustomization.yaml")
+
+    from bot.pin import PinRequest, pin
+
+    git("pull", "--quiet", "origin", "main", cwd=clone)
+    rollback = f"model-api=1.0.0@{estate.images['1.0.0']}"
+    result = pin(clone, PinRequest("dev", image=rollback), dry_run=True)
+    assert result.gate is not None and result.gate.ok, result.gate
+    assert "a/overlays/dev (rendered)" in result.gate.rendered_diff
