@@ -3,8 +3,9 @@
 `kubectl kustomize` renders the environment as it was and as edited, and every rendered
 object of the edited one is validated strictly (unknown fields are errors) against the
 Kubernetes schemas that kubernetes-validate ships, for KUBERNETES_VERSION. Rendering happens
-in a temporary mirror of the repository: the environment folder is copied and gets the
-edited bytes, everything else is a symlink to the checkout, so the working tree is never
+in a temporary mirror of the repository: the environment folder (`environments/<env>`, or
+the `path:` promotion.yaml gives it) is copied and gets the edited bytes, everything else is
+a symlink to the checkout, so the working tree is never
 touched and the mirror costs a handful of syscalls.
 
 A failing gate is a `GateResult` with ok=False and a one-line reason, not an exception; only
@@ -23,7 +24,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -66,25 +67,31 @@ def gate_environment(
     kubectl: str | None = None,
     kubernetes_version: str = KUBERNETES_VERSION,
     timeout: float = RENDER_TIMEOUT_S,
+    folder: PurePosixPath | None = None,
 ) -> GateResult:
-    """Render `environments/<env>` of `repo` before and after `edit`, and validate the after.
+    """Render `env`'s folder of `repo` before and after `edit`, and validate the after.
 
+    `folder` is the environment's repository-relative path as promotion.yaml configures it
+    (default `environments/<env>`): an overlay may live anywhere in the repository.
     "Before" is each edited file's bytes as the editor read them; "after" is the edit. The
     verdict depends on the after only: an environment that was broken and is fixed passes.
     """
     kubectl = kubectl or find_kubectl()
-    env_dir = repo / "environments" / env
+    folder = folder if folder is not None else PurePosixPath("environments", env)
+    if folder.is_absolute() or ".." in folder.parts or not folder.parts:
+        raise GateError(f"{folder}: an environment folder must be relative and inside the repo")
+    env_dir = repo / folder
     if not env_dir.is_dir():
         raise GateError(f"{env_dir}: no such environment folder")
     files = edit.files if edit else ()
     with tempfile.TemporaryDirectory(prefix=f"nightshift-gate-{env}-") as temp:
-        after_dir = _mirror(repo, env, Path(temp) / "after")
+        after_dir = _mirror(repo, folder, Path(temp) / "after")
         for file in files:
             (after_dir / file.relpath).write_bytes(file.after)
         if not files:
             after = _relabel(_render(kubectl, after_dir, timeout), Path(temp) / "after", repo)
-            return _verdict(env, after, after, kubernetes_version)
-        before_dir = _mirror(repo, env, Path(temp) / "before")
+            return _verdict(env, folder, after, after, kubernetes_version)
+        before_dir = _mirror(repo, folder, Path(temp) / "before")
         for file in files:
             (before_dir / file.relpath).write_bytes(file.before)
         # Both renders run at once: each is a short process and the gate is on the hot path.
@@ -94,7 +101,7 @@ def gate_environment(
         ):
             before = _relabel(_finish(before_proc, timeout), Path(temp) / "before", repo)
             after = _relabel(_finish(after_proc, timeout), Path(temp) / "after", repo)
-    return _verdict(env, before, after, kubernetes_version)
+    return _verdict(env, folder, before, after, kubernetes_version)
 
 
 @dataclass(frozen=True)
@@ -110,15 +117,17 @@ def _relabel(render: _Render, mirror: Path, repo: Path) -> _Render:
     return _Render(False, render.output.replace(str(mirror), str(repo)))
 
 
-def _verdict(env: str, before: _Render, after: _Render, version: str) -> GateResult:
+def _verdict(
+    env: str, folder: PurePosixPath, before: _Render, after: _Render, version: str
+) -> GateResult:
     if not after.ok:
         return GateResult(env, False, f"kubectl kustomize failed: {after.output}", "")
     diff = "".join(
         difflib.unified_diff(
             before.output.splitlines(keepends=True) if before.ok else [],
             after.output.splitlines(keepends=True),
-            fromfile=f"a/environments/{env} (rendered)",
-            tofile=f"b/environments/{env} (rendered)",
+            fromfile=f"a/{folder} (rendered)",
+            tofile=f"b/{folder} (rendered)",
         )
     )
     problems, count = _validate_manifests(after.output, version)
@@ -130,19 +139,23 @@ def _verdict(env: str, before: _Render, after: _Render, version: str) -> GateRes
     return GateResult(env, True, reason, diff)
 
 
-def _mirror(repo: Path, env: str, root: Path) -> Path:
-    """A tree that looks like `repo` to kustomize: symlinks, with `env` copied for real."""
-    environments = root / "environments"
-    environments.mkdir(parents=True)
-    for entry in repo.iterdir():
-        if entry.name not in ("environments", ".git"):
-            (root / entry.name).symlink_to(entry.resolve())
-    for entry in (repo / "environments").iterdir():
-        if entry.name != env:
-            (environments / entry.name).symlink_to(entry.resolve())
-    target = environments / env
-    shutil.copytree(repo / "environments" / env, target)
-    return target
+def _mirror(repo: Path, folder: PurePosixPath, root: Path) -> Path:
+    """A tree that looks like `repo` to kustomize: symlinks, with `folder` copied for real.
+
+    Each directory on the way to `folder` is real, holding symlinks to its other entries,
+    so relative references (`../../base-manifests`) resolve as they do in the checkout.
+    """
+    source, mirror = repo, root
+    mirror.mkdir(parents=True)
+    for part in folder.parts:
+        for entry in source.iterdir():
+            if entry.name != part and not (source == repo and entry.name == ".git"):
+                (mirror / entry.name).symlink_to(entry.resolve())
+        source, mirror = source / part, mirror / part
+        if source != repo / folder:
+            mirror.mkdir()
+    shutil.copytree(source, mirror)
+    return mirror
 
 
 @contextlib.contextmanager

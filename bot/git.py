@@ -232,6 +232,15 @@ class Checkout:
             return None
         return blob_at(commit.tree, path)
 
+    def export(self, commit: pygit2.Commit, dest: Path) -> None:
+        """Write `commit`'s files under `dest`, touching no ref, index or working tree.
+
+        A read-only pass (`plan`, `--dry-run`) plans from the remote branch this way, so a
+        person's clone keeps its branch, HEAD and files exactly as they were.
+        """
+        with self._local(f"export of {commit.short_id}"):
+            _export_tree(self.repo, commit.tree, dest)
+
     def build_commit(
         self,
         parent: pygit2.Commit | None,
@@ -315,6 +324,21 @@ class Checkout:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _export_tree(repo: pygit2.Repository, tree: pygit2.Tree, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in tree:
+        target = dest / (entry.name or "")
+        if entry.filemode == FileMode.TREE:
+            _export_tree(repo, repo[entry.id].peel(pygit2.Tree), target)
+        elif entry.filemode == FileMode.LINK:
+            target.symlink_to(repo[entry.id].peel(pygit2.Blob).data.decode())
+        elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
+            target.write_bytes(repo[entry.id].peel(pygit2.Blob).data)
+            if entry.filemode == FileMode.BLOB_EXECUTABLE:
+                target.chmod(0o755)
+        # submodules (FileMode.COMMIT) have no content here; kustomize never needs them
 
 
 def blob_at(tree: pygit2.Tree, path: str) -> bytes | None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from bot.candidate import REVISION_LABEL, SOURCE_LABEL, Candidate, Decision
+from bot.candidate import REVISION_LABEL, SERVING_API_LABEL, SOURCE_LABEL, Candidate, Decision
 from bot.config_schema import Config
 from bot.discover import Discoverer, Discovery
 from bot.errors import BotError
@@ -31,13 +31,21 @@ def version_of(candidate: Candidate) -> Version:
             serving_apis=frozenset({card.serving_api}),
             metrics=dict(card.metrics),
         )
+    apis = candidate.serving_apis
     return Version(
         candidate.version,
         digest=candidate.digest,
         created=candidate.created,
-        serving_apis=candidate.serving_apis or frozenset(),
+        serving_apis=apis or frozenset(),
         revision=(candidate.labels or {}).get(REVISION_LABEL),
         source=(candidate.labels or {}).get(SOURCE_LABEL),
+        apis_unknown=(
+            "its labels were not read"
+            if apis is None
+            else f"its labels have no {SERVING_API_LABEL}"
+            if not apis
+            else ""
+        ),
     )
 
 
@@ -50,6 +58,7 @@ class Catalog:
         self.discovery = discovery
         self.errors: dict[Artifact, str] = {}
         self._cards: dict[str, dict[str, Candidate]] = {}
+        self._card_errors: dict[str, str] = {}
 
     def failed_offer(self, artifact: Artifact) -> Offer | None:
         """An empty offer saying why, when this pass could not list the artifact.
@@ -68,13 +77,25 @@ class Catalog:
         return None
 
     def model_versions(self, name: str) -> dict[str, Candidate]:
+        """The model's published versions; empty, with `card_error` set, when unlistable."""
         if name not in self._cards:
             try:
                 listed = self.discoverer.model_candidates(self.discovery, name)
-            except BotError:
+            except BotError as err:
                 listed = []
+                self._card_errors[name] = str(err)
+                self.errors.setdefault(Artifact("model", name), str(err))
             self._cards[name] = {c.version: c for c in listed}
         return self._cards[name]
+
+    def card_error(self, name: str, version: str) -> str | None:
+        """Why the card of `name` `version` cannot be read this pass, or None if it can."""
+        known = self.model_versions(name).get(version)
+        if known is not None and known.card is not None:
+            return None
+        if name in self._card_errors:
+            return self._card_errors[name]
+        return f"model {name} {version} has no card in its store"
 
     def enrich(self, artifact: Artifact, version: Version) -> Version:
         """Fill in what the pin does not say: metrics and API for models, labels for images."""
@@ -88,8 +109,9 @@ class Catalog:
             return version
         try:
             details = self.discoverer.image_details(self.discovery, artifact.name, version.value)
-        except BotError:
-            return version  # unknown labels never refuse a promotion on their own
+        except BotError as err:
+            # Unknown labels: the planner holds back a model this image would have to serve.
+            return replace(version, apis_unknown=f"cannot read its labels: {err}")
         full = version_of(details)
         return replace(full, digest=version.digest or full.digest)
 
@@ -189,8 +211,12 @@ def model_gates_check(config: Config, catalog: Catalog) -> Check:
         gates = spec.gates.merged(extra) if extra else spec.gates
         metrics: Mapping[str, float] = new.metrics
         if not metrics:
-            known = catalog.model_versions(artifact.name).get(new.value)
-            metrics = known.card.metrics if known is not None and known.card else {}
+            # Gates judge the card: one that cannot be read refuses the model, saying why
+            # (the store is down, the version is gone), not that a metric is missing.
+            if error := catalog.card_error(artifact.name, new.value):
+                return f"cannot read its model card: {error}"
+            known = catalog.model_versions(artifact.name)[new.value]
+            metrics = known.card.metrics if known.card else {}
         failures = gates.failures(metrics, old.metrics if old and old.metrics else None)
         return "; ".join(failures) or None
 

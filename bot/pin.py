@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pygit2
 
@@ -149,7 +149,8 @@ def pin(
     edit = apply_changes(load_kustomization(env_dir), changes)
     if not edit.changed:
         return PinResult(request.environment, edit, None)
-    gate = gate_environment(repo, request.environment, edit)
+    folder = PurePosixPath(env_dir.relative_to(repo).as_posix())
+    gate = gate_environment(repo, request.environment, edit, folder=folder)
     if not gate.ok:
         raise BotError(f"refusing the pin: {request.environment} would not render: {gate.reason}")
     if dry_run:

@@ -45,6 +45,8 @@ class Version:
     metrics: Mapping[str, float] = field(default_factory=dict)
     revision: str | None = None  # images: org.opencontainers.image.revision
     source: str | None = None  # images: org.opencontainers.image.source, where `revision` lives
+    # images: why `serving_apis` is empty (labels unreadable, no label); never compared
+    apis_unknown: str = field(default="", compare=False)
 
     def same_as(self, other: Version | None) -> bool:
         """Same version and, when both know it, the same digest (a re-pushed tag differs)."""
@@ -85,9 +87,19 @@ class Stage:
 
 @dataclass(frozen=True)
 class Hold:
+    """Freeze `artifact` in `environment`. With `version`, only that version stays pinned:
+    the hold applies while the environment runs it, and once a person has pinned another
+    version the hold no longer freezes anything (docs/promotion-config.md, `holds[]`)."""
+
     environment: str
     artifact: Artifact
     reason: str
+    version: str | None = None
+
+    def freezes(self, environment: str, artifact: Artifact, running: Version) -> bool:
+        if self.environment != environment or self.artifact != artifact:
+            return False
+        return self.version is None or self.version == running.value
 
 
 @dataclass(frozen=True)
@@ -165,8 +177,9 @@ def _plan_stage(stage: Stage, data: PlanInput) -> EnvironmentPlan:
 def _decide(stage: Stage, artifact: Artifact, current: Running, data: PlanInput) -> Bump | Skip:
     env = stage.name
     for hold in data.holds:
-        if hold.environment == env and hold.artifact == artifact:
-            return Skip(env, artifact, f"held: {hold.reason}")
+        if hold.freezes(env, artifact, current.version):
+            at = f" at {hold.version}" if hold.version is not None else ""
+            return Skip(env, artifact, f"held{at}: {hold.reason}")
     rejected = data.rejected.get(env, {}).get(artifact, frozenset())
     if stage.upstream is None:
         return _from_offer(env, artifact, current, data, rejected)
@@ -295,25 +308,35 @@ def _keep_models_compatible(
 ) -> tuple[list[Bump], list[Skip]]:
     """After the plan, every model's serving API must be one the planned image supports.
 
-    When an environment runs one image, each model is checked against it; an image whose
-    labels list no APIs (unknown) is not used to refuse anything.
+    A model bump goes through only when an image the environment will run is *known* to
+    support the model's API. When that cannot be told (an image's labels could not be read,
+    or it declares no API), the model waits, with why: serving a model on an image that
+    cannot load it is an outage, waiting a night is not.
     """
     after: dict[Artifact, Version] = {a: r.version for a, r in running.items()}
     after.update({b.artifact: b.new for b in bumps})
-    images = [v for a, v in after.items() if a.kind == "image" and v.serving_apis]
-    if not images:
-        return bumps, skips
-    supported = frozenset().union(*(image.serving_apis for image in images))
+    images = {a: v for a, v in after.items() if a.kind == "image"}
+    supported: frozenset[str] = frozenset().union(*(v.serving_apis for v in images.values()))
+    unknown = [
+        f"{a.name} {v.value}: {v.apis_unknown or 'no serving API known'}"
+        for a, v in sorted(images.items())
+        if not v.serving_apis
+    ]
     for bump in list(bumps):
         if bump.artifact.kind != "model" or not bump.new.serving_apis:
             continue
         missing = bump.new.serving_apis - supported
         if not missing:
             continue
-        reason = (
-            f"{bump.new.value} needs serving API {', '.join(sorted(missing))}, which the image"
-            f" does not support ({', '.join(sorted(supported))})"
-        )
+        if not images:
+            reason = f"image serving API unknown: {env} pins no image to serve the model"
+        elif unknown:
+            reason = f"image serving API unknown: {'; '.join(unknown)}"
+        else:
+            reason = (
+                f"{bump.new.value} needs serving API {', '.join(sorted(missing))}, which the"
+                f" image does not support ({', '.join(sorted(supported))})"
+            )
         partners = next((b for b in bundles if bump.artifact in b), (bump.artifact,))
         for partner in [b for b in bumps if b.artifact in partners]:
             bumps.remove(partner)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pygit2
 
@@ -59,12 +60,26 @@ class PassOptions:
     now: datetime | None = None
 
 
+@dataclass(frozen=True)
+class View:
+    """The files a pass plans from, and the commit whose history says since when pins are set.
+
+    A writing pass plans on its checkout, just reset to the remote (`head` None: HEAD). A
+    read-only pass never moves a person's clone: it plans on an export of the remote branch
+    (`head` its commit), or, with uncommitted changes, on the working tree as it is.
+    """
+
+    root: Path
+    head: pygit2.Oid | None = None
+
+
 @dataclass
 class Pass:
     """What one pass knows, shared by the stages (built once, re-planned on a push race)."""
 
     config: Config
     checkout: Checkout
+    view: View
     discoverer: Discoverer
     catalog: Catalog
     now: datetime
@@ -109,10 +124,13 @@ def run_pass(
     timings: dict[str, float] = {}
     first = load_config(options.repo / CONFIG_PATH) if (options.repo / ".git").exists() else None
     branch = first.git.branch if first else "main"
-    with open_checkout(options.repo, options.url, branch=branch) as checkout:
-        if has_origin(checkout):
-            _sync(checkout, first, writing=options.write and not options.dry_run)
-        config = load_config(checkout.path / CONFIG_PATH)
+    with (
+        open_checkout(options.repo, options.url, branch=branch) as checkout,
+        tempfile.TemporaryDirectory(prefix="nightshift-plan-") as scratch,
+    ):
+        writing = options.write and not options.dry_run
+        view = _sync(checkout, first, writing=writing, scratch=Path(scratch))
+        config = load_config(view.root / CONFIG_PATH)
         _check_environments(config, options.environments)
         timings["checkout"] = time.perf_counter() - started
         is_newer = newer_by_policy(config)
@@ -124,7 +142,7 @@ def run_pass(
             with _clock(timings, "discover"):
                 discovery = discoverer.discover()
             catalog = Catalog(config, discoverer, discovery)
-            ctx = Pass(config, checkout, discoverer, catalog, now, is_newer)
+            ctx = Pass(config, checkout, view, discoverer, catalog, now, is_newer)
             prepared = _prepare_all(ctx, timings)
             selected = [p for p in prepared if _selected(p.state.name, options.environments)]
             if not options.write or options.dry_run:
@@ -147,28 +165,39 @@ def run_pass(
     return replace(report, timings=tuple(timings.items()))
 
 
-def _sync(checkout: Checkout, config: Config | None, *, writing: bool) -> None:
-    """Bring the checkout to the remote branch, without ever losing a person's work.
+def _sync(checkout: Checkout, config: Config | None, *, writing: bool, scratch: Path) -> View:
+    """The view a pass plans from; a writing pass first brings its checkout to the remote.
 
-    Syncing resets the working tree, so it is refused when tracked files have uncommitted
-    changes. A read-only pass (`plan`, `--dry-run`) on such a checkout only fetches and
-    plans on the working tree as it is, saying so.
+    Syncing resets the branch, HEAD and working tree, so only a writing pass syncs, and it
+    is refused when tracked files have uncommitted changes: it would lose a person's work.
+    A read-only pass (`plan`, `--dry-run`) only fetches: it plans on an export of the
+    remote branch into `scratch`, or, with uncommitted changes, on the working tree as it
+    is, saying so. Without a remote there is nothing to sync: the working tree is the view.
     """
+    if not has_origin(checkout):
+        return View(checkout.path)
     dirty = _uncommitted(checkout)
     if dirty and writing:
         raise GitError(
             f"{checkout.path} has uncommitted changes ({', '.join(dirty[:3])}); the bot resets "
             "its checkout to the remote, so commit or stash them, or give it its own --repo"
         )
+    if writing:
+        email = config.git.author_email if config else GitSettings().author_email
+        dropped = checkout.sync(email)
+        if dropped:
+            log.warning("recovered from an interrupted pass: dropped %d commit(s)", len(dropped))
+        return View(checkout.path)
+    checkout.fetch()
     if dirty:
         log.warning("%s has uncommitted changes: planning on the working tree as it is",
                     checkout.path)  # fmt: skip
-        checkout.fetch()
-        return
-    email = config.git.author_email if config else GitSettings().author_email
-    dropped = checkout.sync(email)
-    if dropped:
-        log.warning("recovered from an interrupted pass: dropped %d commit(s)", len(dropped))
+        return View(checkout.path)
+    remote = checkout.remote_head()
+    if remote is None:
+        return View(checkout.path)
+    checkout.export(remote, scratch)
+    return View(scratch, remote.id)
 
 
 def _uncommitted(checkout: Checkout) -> list[str]:
@@ -200,11 +229,12 @@ def _states(ctx: Pass) -> dict[str, EnvironmentState]:
     ]
     repo = ctx.checkout.repo
     return read_states(
-        ctx.checkout.path,
+        ctx.view.root,
         envs,
         repo=repo if isinstance(repo, pygit2.Repository) else None,
         bot_email=ctx.config.git.author_email,
         is_newer=ctx.is_newer,
+        head=ctx.view.head,
     )
 
 
@@ -233,7 +263,7 @@ def _plan(ctx: Pass, states: dict[str, EnvironmentState]) -> list[EnvironmentPla
         rejected[name] = per_env
     kinds = {**dict.fromkeys(config.images, "image"), **dict.fromkeys(config.models, "model")}
     holds = [
-        Hold(h.environment, Artifact(kinds[h.artifact], h.artifact), h.reason)  # type: ignore[arg-type]
+        Hold(h.environment, Artifact(kinds[h.artifact], h.artifact), h.reason, h.version)  # type: ignore[arg-type]
         for h in config.holds
         if h.artifact in kinds
     ]
@@ -262,8 +292,11 @@ def _prepare_all(ctx: Pass, timings: dict[str, float] | None = None) -> list[Pre
     with _clock(timings, "edit_gate"):
         for env_plan in plans:
             prepared.append(_prepare(ctx, states[env_plan.environment], env_plan))
+    # A re-plan after a push race finds the same discovery errors again: report each once.
     for artifact, error in sorted(ctx.catalog.errors.items()):
-        ctx.errors.append(f"{artifact}: {error}")
+        line = f"{artifact}: {error}"
+        if line not in ctx.errors:
+            ctx.errors.append(line)
     return prepared
 
 
@@ -274,7 +307,8 @@ def _prepare(ctx: Pass, state: EnvironmentState, env_plan: EnvironmentPlan) -> P
         return Prepared(state, env_plan)
     try:
         edit = edit_for(state.kustomization, env_plan.bumps)
-        gate = gate_environment(ctx.checkout.path, state.name, edit)
+        folder = PurePosixPath(state.path)
+        gate = gate_environment(ctx.view.root, state.name, edit, folder=folder)
     except BotError as err:
         return Prepared(state, env_plan, error=str(err))
     if not gate.ok:

@@ -72,8 +72,11 @@ def read_states(
     repo: pygit2.Repository | None,
     bot_email: str,
     is_newer: IsNewer,
+    head: pygit2.Oid | None = None,
 ) -> dict[str, EnvironmentState]:
     """Read `(name, path)` environments under `root`; history from `repo` when given.
+
+    History is walked from `head`, by default HEAD: the commit `root` holds the files of.
 
     An environment whose files cannot be read gets an `error` and no pins: the others go on.
     """
@@ -94,8 +97,8 @@ def read_states(
             env_file = posixpath.normpath(posixpath.join(path, model.pin.env_file))
             files[env_file] = _extract_env_file(model.pin.name)
     histories = (
-        pin_histories(repo, files, bot_email=bot_email)
-        if repo is not None and not repo.head_is_unborn
+        pin_histories(repo, files, bot_email=bot_email, head=head)
+        if repo is not None and (head is not None or not repo.head_is_unborn)
         else {}
     )
     states = {}

@@ -17,7 +17,7 @@ import pygit2
 from bot.changes import summary
 from bot.config_schema import Config, EnvironmentSpec
 from bot.edit import EditResult
-from bot.errors import BotError, GitHubError
+from bot.errors import BotError, GitHubError, PushRejectedError
 from bot.gate import GateResult
 from bot.git import ChangeSet, Checkout, Identity
 from bot.gitpush import push_branches, push_changes
@@ -72,53 +72,77 @@ def write(w: Target, prepared: list[Prepared], provider_factory: ProviderFactory
     modes = {e.name: e.mode for e in w.config.environments}
     direct = [p for p in prepared if modes[p.state.name] == "direct"]
     by_pr = [p for p in prepared if modes[p.state.name] == "pull-request"]
-    reports: dict[str, EnvironmentReport] = {}
     has_remote = has_origin(w.checkout)
-
-    # Direct environments: one commit each, pushed together, re-planned on a race.
-    latest: dict[str, Prepared] = {p.state.name: p for p in direct}
-    to_commit = [p.change for p in direct if p.change is not None and p.error is None]
-
-    def replan(_head: pygit2.Commit | None) -> list[ChangeSet]:
-        log.info("main moved while pushing; re-planning on the new head")
-        fresh = [p for p in w.replan() if p.state.name in latest]
-        latest.update({p.state.name: p for p in fresh})
-        return [p.change for p in fresh if p.change is not None and p.error is None]
-
-    if to_commit:
-        try:
-            if has_remote:
-                outcome = push_changes(
-                    w.checkout,
-                    to_commit,
-                    identity=_identity(w.config),
-                    replan=replan,
-                    max_attempts=DIRECT_ATTEMPTS,
-                )
-                result, detail = ("pushed", ", ".join(c[:12] for c in outcome.commits))
-                if outcome.status != "pushed":
-                    result, detail = "unchanged", f"nothing left to do ({outcome.status})"
-            else:
-                ids = [w.checkout.commit(c, _identity(w.config)) for c in to_commit]
-                result, detail = "committed", ", ".join(str(i)[:12] for i in ids if i)
-        except BotError as err:
-            result, detail = "failed", str(err)
-        for name, p in latest.items():
-            if p.error is not None:
-                reports[name] = failed(p)
-            elif p.change is not None:
-                reports[name] = EnvironmentReport(p.plan, result, detail, gate_text(p))  # type: ignore[arg-type]
-            else:
-                reports[name] = EnvironmentReport(p.plan, "unchanged")
-    else:
-        for p in direct:
-            reports[p.state.name] = failed(p) if p.error else EnvironmentReport(p.plan, "unchanged")
-
+    reports, by_pr = _write_direct(w, direct, by_pr, has_remote)
     # Pull-request environments: a branch and a PR each; stale PRs are closed.
     if by_pr:
         reports.update(_write_prs(w, by_pr, provider_factory, has_remote))
     ordered = [reports[p.state.name] for p in prepared if p.state.name in reports]
     return PassReport(tuple(ordered), tuple(w.errors))
+
+
+def _write_direct(
+    w: Target, direct: list[Prepared], by_pr: list[Prepared], has_remote: bool
+) -> tuple[dict[str, EnvironmentReport], list[Prepared]]:
+    """One commit per direct environment, pushed together, re-planned on a race.
+
+    Returns their reports and the PR environments as planned on the main they will be
+    built on: after a race those are re-planned too, because their change sets hold whole
+    files, and laid onto a main a person changed they would revert that change.
+    """
+    latest: dict[str, Prepared] = {p.state.name: p for p in direct}
+    latest_pr: dict[str, Prepared] = {p.state.name: p for p in by_pr}
+    to_commit = [p.change for p in direct if p.change is not None and p.error is None]
+
+    def replan_all() -> None:
+        replanned = w.replan()
+        latest.update({p.state.name: p for p in replanned if p.state.name in latest})
+        latest_pr.update({p.state.name: p for p in replanned if p.state.name in latest_pr})
+
+    def replan(_head: pygit2.Commit | None) -> list[ChangeSet]:
+        log.info("main moved while pushing; re-planning on the new head")
+        replan_all()
+        return [p.change for p in latest.values() if p.change is not None and p.error is None]
+
+    if not to_commit:
+        reports = {
+            p.state.name: failed(p) if p.error else EnvironmentReport(p.plan, "unchanged")
+            for p in direct
+        }
+        return reports, by_pr
+    try:
+        if has_remote:
+            outcome = push_changes(
+                w.checkout,
+                to_commit,
+                identity=_identity(w.config),
+                replan=replan,
+                max_attempts=DIRECT_ATTEMPTS,
+            )
+            result, detail = ("pushed", ", ".join(c[:12] for c in outcome.commits))
+            if outcome.status != "pushed":
+                result, detail = "unchanged", f"nothing left to do ({outcome.status})"
+        else:
+            ids = [w.checkout.commit(c, _identity(w.config)) for c in to_commit]
+            result, detail = "committed", ", ".join(str(i)[:12] for i in ids if i)
+    except PushRejectedError as err:
+        result, detail = "failed", str(err)
+        # The last rejection fetched a main no plan has seen, and the checkout is at it:
+        # plan the PR environments there. Direct ones keep the plan whose push failed.
+        kept = dict(latest)
+        replan_all()
+        latest.update(kept)
+    except BotError as err:
+        result, detail = "failed", str(err)
+    reports = {}
+    for name, p in latest.items():
+        if p.error is not None:
+            reports[name] = failed(p)
+        elif p.change is not None:
+            reports[name] = EnvironmentReport(p.plan, result, detail, gate_text(p))  # type: ignore[arg-type]
+        else:
+            reports[name] = EnvironmentReport(p.plan, "unchanged")
+    return reports, [latest_pr[p.state.name] for p in by_pr]
 
 
 def _write_prs(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -271,3 +271,27 @@ def test_the_gate_validates_for_the_version_the_clusters_run() -> None:
         return tuple(int(part) for part in version.split(".")[:2])
 
     assert minor(KUBERNETES_VERSION) == minor(CLUSTERS)
+
+
+def test_an_environment_at_a_configured_path_is_gated_there(tmp_path: Path) -> None:
+    """promotion.yaml may put an overlay anywhere (`path:`); the gate renders that folder,
+    with its relative references resolving as they do in the checkout."""
+    repo = repo_with(tmp_path)
+    moved = repo / "overlays" / "eu" / "dev"
+    moved.parent.mkdir(parents=True)
+    (repo / "environments" / "dev").rename(moved)
+    (moved / "kustomization.yaml").write_text(
+        DEV.replace("../../base-manifests", "../../../base-manifests")
+    )
+    before = tree_digest(repo)
+    edit = edit_environment(
+        moved, [Change.image("model-api", "newTag", "1.2.0", "1.3.0")], write=False
+    )
+    result = gate_environment(repo, "dev", edit, folder=PurePosixPath("overlays/eu/dev"))
+    assert result.ok, result.reason
+    assert "a/overlays/eu/dev (rendered)" in result.rendered_diff
+    assert "+        image: registry.local:5000/nightshift/model-api:1.3.0" in result.rendered_diff
+    assert tree_digest(repo) == before
+    # Without the folder the gate looks in environments/dev, which is not there.
+    with pytest.raises(GateError, match=r"environments/dev: no such environment folder"):
+        gate_environment(repo, "dev", edit)

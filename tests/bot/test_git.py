@@ -523,3 +523,35 @@ def test_commit_follows_the_checked_out_branch_and_refuses_another(
         pytest.raises(GitError, match="has refs/heads/feature checked out, not refs/heads/main"),
     ):
         checkout.commit(bump("dev", "1.3.0"), alice)
+
+
+def test_export_writes_a_commits_files_and_moves_nothing(tmp_path: Path) -> None:
+    """What a read-only pass plans from: the remote branch's files, with their modes and
+    links, while the person's clone keeps its branch, index and working tree."""
+    repo = tmp_path / "clone"
+    git("init", "--quiet", "--initial-branch=main", str(repo), cwd=tmp_path)
+    (repo / "environments" / "dev").mkdir(parents=True)
+    (repo / "environments" / "dev" / "kustomization.yaml").write_bytes(kustomization("1.0.0"))
+    (repo / "render.sh").write_text("#!/bin/sh\n")
+    (repo / "render.sh").chmod(0o755)
+    (repo / "current").symlink_to("environments/dev")
+    git("add", ".", cwd=repo)
+    git("commit", "--quiet", "-m", "seed", cwd=repo)
+    git("checkout", "--quiet", "-b", "feature", cwd=repo)
+    (repo / "README.md").write_text("work in progress\n")  # untracked: must stay
+    before = (git("rev-parse", "HEAD", cwd=repo), git("status", "--porcelain", cwd=repo))
+
+    with open_checkout(repo, branch="main") as checkout:
+        main = checkout.head()
+        assert main is not None
+        checkout.export(main, tmp_path / "view")
+
+    view = tmp_path / "view"
+    assert (view / "environments/dev/kustomization.yaml").read_bytes() == kustomization("1.0.0")
+    assert os.access(view / "render.sh", os.X_OK)
+    assert (view / "current").is_symlink() and (view / "current").readlink() == Path(
+        "environments/dev"
+    )
+    assert not (view / "README.md").exists() and not (view / ".git").exists()
+    assert git("symbolic-ref", "HEAD", cwd=repo) == "refs/heads/feature"
+    assert (git("rev-parse", "HEAD", cwd=repo), git("status", "--porcelain", cwd=repo)) == before

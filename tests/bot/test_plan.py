@@ -140,6 +140,24 @@ def test_hold_freezes_an_artifact() -> None:
     assert isinstance(skip, Skip) and skip.reason == "held: freeze for the launch"
 
 
+@pytest.mark.parametrize(
+    ("runs", "held"),
+    [
+        pytest.param("1.0.0", True, id="runs-the-held-version"),
+        pytest.param("0.9.0", False, id="a-person-pinned-another-version"),
+    ],
+)
+def test_a_hold_with_a_version_keeps_only_that_version_pinned(runs: str, held: bool) -> None:
+    """docs/promotion-config.md: "with `version`, only that version stays pinned"."""
+    hold = Hold("dev", IMAGE, "1.0.0 is certified", version="1.0.0")
+    plans = make({"dev": {IMAGE: run(runs)}}, {IMAGE: ("1.1.0",)}, holds=[hold])
+    outcome = only(plans["dev"])
+    if held:
+        assert isinstance(outcome, Skip) and outcome.reason == "held at 1.0.0: 1.0.0 is certified"
+    else:
+        assert isinstance(outcome, Bump) and outcome.new.value == "1.1.0"
+
+
 def test_bundle_waits_for_its_blocked_member() -> None:
     plans = make(
         {
@@ -171,6 +189,52 @@ def test_model_needs_an_image_that_serves_its_api() -> None:
     assert not dev.bumps
     model_skip = next(s for s in dev.skips if s.artifact == MODEL)
     assert "needs serving API tabular/v2" in model_skip.reason
+
+
+TABULAR = frozenset({"tabular/v1"})
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        pytest.param(
+            v("1.0.0", apis_unknown="cannot read its labels: registry unreachable"),
+            "image serving API unknown: model-api 1.0.0: cannot read its labels:"
+            " registry unreachable",
+            id="labels-unreadable",
+        ),
+        pytest.param(
+            v("1.0.0"),
+            "image serving API unknown: model-api 1.0.0: no serving API known",
+            id="no-label",
+        ),
+        pytest.param(None, "image serving API unknown: dev pins no image", id="no-image"),
+    ],
+)
+def test_a_model_waits_when_the_images_serving_api_is_unknown(
+    image: Version | None, reason: str
+) -> None:
+    """A model moves only with an image known to serve its API: unknown is not "yes"."""
+    running = {"dev": {MODEL: run("1.0.0", serving_apis=TABULAR)}}
+    if image is not None:
+        running["dev"][IMAGE] = Running(image, since=NOW - timedelta(days=9))
+    offers = {MODEL: Offer(MODEL, (v("2.0.0", serving_apis=TABULAR),))}
+    [dev] = plan(PlanInput(STAGES[:1], running, offers, NOW, semver_newer))
+    assert not dev.bumps
+    skip = next(s for s in dev.skips if s.artifact == MODEL)
+    assert skip.blocked and skip.reason.startswith(reason), skip.reason
+
+
+def test_a_model_moves_when_its_image_is_known_to_serve_it() -> None:
+    running = {
+        "dev": {
+            IMAGE: run("1.0.0", serving_apis=TABULAR),
+            MODEL: run("1.0.0", serving_apis=TABULAR),
+        }
+    }
+    offers = {MODEL: Offer(MODEL, (v("2.0.0", serving_apis=TABULAR),))}
+    [dev] = plan(PlanInput(STAGES[:1], running, offers, NOW, semver_newer))
+    assert [b.new.value for b in dev.bumps] == ["2.0.0"]
 
 
 def test_checks_refuse_with_their_reason() -> None:

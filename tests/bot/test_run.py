@@ -8,14 +8,16 @@ one artifact or environment leave the rest going through.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.config import load_config
 from bot.config_schema import Config
+from bot.discover import Discoverer, Discovery
 from bot.errors import GitError
 from bot.github import GitHubProvider, RetryPolicy
 from bot.pr import PullRequestProvider
@@ -267,3 +269,197 @@ def test_run_refuses_a_checkout_with_uncommitted_changes_and_loses_nothing(
     planned = bot_pass(estate, at=T0, write=False)
     assert outcome(planned, "dev") == "planned"
     assert edited.read_text().endswith("# a person's note\n")
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [pytest.param({"write": False}, id="plan"), pytest.param({"dry_run": True}, id="dry-run")],
+)
+def test_a_read_only_pass_leaves_a_persons_clone_exactly_as_it_was(
+    estate: Estate, mode: dict[str, bool]
+) -> None:
+    """`plan` and `run --dry-run` on a person's clone fetch and plan from the remote branch;
+    the branch they are on, HEAD, the local main and every file stay as they were."""
+    clone = estate.person_clone()
+    git("checkout", "--quiet", "-b", "feature", cwd=clone)
+    note = clone / "environments" / "prod" / "kustomization.yaml"
+    note.write_text(note.read_text() + "# the person's work in progress\n")
+    git("commit", "--quiet", "-am", "wip", cwd=clone, env=person_env())
+    # main moves on the remote after the person branched: the plan must see it.
+    estate.push_image("1.1.0")
+    assert bot_pass(estate, at=T0).exit_code == 0
+    estate.push_image("1.2.0")
+
+    def snapshot() -> tuple[str, ...]:
+        return (
+            git("symbolic-ref", "HEAD", cwd=clone),
+            git("rev-parse", "HEAD", "main", cwd=clone),
+            git("status", "--porcelain", "--untracked-files=all", cwd=clone),
+            note.read_text(),
+        )
+
+    before = snapshot()
+    report = run_pass(PassOptions(repo=clone, now=T0 + timedelta(minutes=5), **mode))  # type: ignore[arg-type]
+    assert report.exit_code == 0, report
+    assert snapshot() == before
+    dev = next(e for e in report.environments if e.plan.environment == "dev")
+    # Planned from origin/main, which runs 1.1.0 since the bot's pass (the clone's main
+    # and the feature branch still pin 1.0.0).
+    [bump] = [b for b in dev.plan.bumps if b.artifact.kind == "image"]
+    assert (bump.old and bump.old.value, bump.new.value) == ("1.1.0", "1.2.0")
+
+
+def push_config(estate: Estate, edit: Callable[[str], str], message: str) -> None:
+    """A person edits promotion.yaml and pushes it, as a reviewed PR would."""
+    clone = estate.person_clone()
+    config = clone / "environments" / "promotion.yaml"
+    config.write_text(edit(config.read_text()))
+    git("commit", "--quiet", "-am", message, cwd=clone, env=person_env())
+    git("push", "--quiet", "origin", "main", cwd=clone)
+
+
+@pytest.mark.parametrize(
+    ("version", "held"),
+    [pytest.param("1.0.0", True, id="at-the-running-version"), pytest.param("0.9.0", False)],
+)
+def test_a_hold_with_a_version_reaches_the_planner(
+    estate: Estate, version: str, held: bool
+) -> None:
+    estate.push_image("1.1.0")
+    hold = (
+        "holds:\n  - environment: dev\n    artifact: model-api\n"
+        f'    version: "{version}"\n    reason: certified build\n'
+    )
+    push_config(estate, lambda text: text + hold, "hold model-api in dev")
+    report = bot_pass(estate, at=T0, write=False)
+    dev = next(e for e in report.environments if e.plan.environment == "dev")
+    images = [b.new.value for b in dev.plan.bumps if b.artifact.kind == "image"]
+    skips = [s.reason for s in dev.plan.skips if s.artifact.kind == "image"]
+    assert (images, skips) == (
+        ([], ["held at 1.0.0: certified build"]) if held else (["1.1.0"], [])
+    )
+
+
+def test_model_store_down_skips_the_model_says_why_and_images_still_flow(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    estate.push_image("1.1.0")
+    estate.publish_model("1.1.0", seed=2)
+    assert outcome(bot_pass(estate, at=T0), "dev") == "pushed"  # dev runs both 1.1.0
+    # The estate's image and model move together; this night only the image can.
+    push_config(
+        estate,
+        lambda text: text.replace(
+            "bundles:\n  - name: serving\n    image: model-api\n    model: iris\n", ""
+        ),
+        "unbundle",
+    )
+    closed = estate.azurite.connection_string.replace(
+        estate.azurite.blob_endpoint, "http://127.0.0.1:9/devstoreaccount1"
+    )
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", closed)
+
+    report = bot_pass(estate, at=T0 + timedelta(hours=25))
+    assert report.exit_code == 1
+    assert any("model store" in e and "unreachable" in e for e in report.errors), report.errors
+    # staging's promotion PR carries the image; the model waits, saying the store is down
+    # (not that the card it could not read lacks a metric).
+    assert outcome(report, "staging") == "pr-opened"
+    staging = next(e for e in report.environments if e.plan.environment == "staging")
+    assert [b.artifact.kind for b in staging.plan.bumps] == ["image"]
+    [skip] = [s for s in staging.plan.skips if s.artifact.kind == "model"]
+    assert "model store" in skip.reason and "unreachable" in skip.reason, skip.reason
+    assert "missing" not in skip.reason
+
+
+class RacingDiscoverer(Discoverer):
+    """The real discoverer; while it lists, a person pushes to main (once), so the pass's
+    push to main is rejected and it must re-plan on the person's commit."""
+
+    def __init__(self, config: Config, person: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.person: Callable[[], None] | None = person
+
+    def discover(
+        self, images: Iterable[str] | None = None, models: Iterable[str] | None = None
+    ) -> Discovery:
+        found = super().discover(images, models)
+        if self.person is not None:
+            self.person()
+            self.person = None
+        return found
+
+
+def test_a_push_race_replans_pr_environments_and_reports_each_error_once(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    estate.push_image("1.1.0")
+    assert outcome(bot_pass(estate, at=T0), "dev") == "pushed"  # dev runs 1.1.0
+    push_config(
+        estate,
+        lambda text: text.replace(
+            "bundles:\n  - name: serving\n    image: model-api\n    model: iris\n", ""
+        ),
+        "unbundle",
+    )
+    estate.push_image("1.2.0")  # dev moves to 1.2.0, staging gets 1.1.0 by PR
+    # The model store is down all night: one error for the whole pass.
+    closed = estate.azurite.connection_string.replace(
+        estate.azurite.blob_endpoint, "http://127.0.0.1:9/devstoreaccount1"
+    )
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", closed)
+    note = "# staging: three replicas for the launch (Dana)\n"
+
+    def person_edits_staging() -> None:
+        clone = estate.person_clone()
+        kustomization = clone / "environments" / "staging" / "kustomization.yaml"
+        kustomization.write_text(kustomization.read_text() + note)
+        git("commit", "--quiet", "-am", "staging: a note", cwd=clone, env=person_env())
+        git("push", "--quiet", "origin", "main", cwd=clone)
+
+    clone = estate.person_clone()
+    config = load_config(clone / "environments" / "promotion.yaml")
+    options = PassOptions(
+        repo=estate.workdir / "bot", url=estate.clone_url, now=T0 + timedelta(hours=25)
+    )
+    report = run_pass(options, discoverer=RacingDiscoverer(config, person_edits_staging))
+
+    assert outcome(report, "dev") == "pushed" and outcome(report, "staging") == "pr-opened"
+    dev_commit, person_commit = estate.origin_log()[:2]
+    assert dev_commit.startswith("dev: image model-api 1.1.0 → 1.2.0")
+    assert person_commit == "staging: a note"  # the bot's push lost the race, then re-planned
+    # The PR branch is the person's main plus the bump: their note survives.
+    branch = estate.origin_file(
+        "environments/staging/kustomization.yaml", "nightshift/promote-staging"
+    )
+    assert branch.endswith(note.strip()) and estate.images["1.1.0"] in branch
+    store_errors = [e for e in report.errors if "model store" in e]
+    assert len(store_errors) == 1, report.errors
+
+
+def test_an_environment_at_a_configured_path_is_promoted_and_pinned_there(estate: Estate) -> None:
+    """promotion.yaml's `path:` moves an overlay; planning, the gate, the commit and
+    `bot pin` all follow it (the gate used to look in environments/<name> only)."""
+    clone = estate.person_clone()
+    (clone / "overlays").mkdir()
+    git("mv", "environments/dev", "overlays/dev", cwd=clone)
+    config = clone / "environments" / "promotion.yaml"
+    config.write_text(
+        config.read_text().replace("  - name: dev\n", "  - name: dev\n    path: overlays/dev\n")
+    )
+    git("commit", "--quiet", "-am", "dev lives in overlays/", cwd=clone, env=person_env())
+    git("push", "--quiet", "origin", "main", cwd=clone)
+    estate.push_image("1.1.0")
+
+    report = bot_pass(estate, at=T0)
+    assert report.exit_code == 0, report
+    assert outcome(report, "dev") == "pushed"
+    assert estate.images["1.1.0"] in estate.origin_file("overlays/dev/kustomization.yaml")
+
+    from bot.pin import PinRequest, pin
+
+    git("pull", "--quiet", "origin", "main", cwd=clone)
+    rollback = f"model-api=1.0.0@{estate.images['1.0.0']}"
+    result = pin(clone, PinRequest("dev", image=rollback), dry_run=True)
+    assert result.gate is not None and result.gate.ok, result.gate
+    assert "a/overlays/dev (rendered)" in result.gate.rendered_diff
