@@ -220,7 +220,7 @@ def _serve(args: argparse.Namespace) -> int:
         return report.exit_code
 
     at = config.schedule.at.strftime("%H:%M")
-    nightly = Nightly(one_pass, at, config.schedule.timezone.key)
+    nightly = Nightly(one_pass, at, config.schedule.timezone.key, debug=args.debug)
     stop = threading.Event()
     stop_on_signals(stop)
     return serve(nightly, stop, run_now=args.run_now)

@@ -18,28 +18,46 @@ from zoneinfo import ZoneInfo
 
 import schedule
 
+from bot.errors import BotError, ConfigError
+
 log = logging.getLogger("nightshift.serve")
 
 
 class Nightly:
     """A daily job at `at` (HH:MM or HH:MM:SS) in the IANA timezone `tz`."""
 
-    def __init__(self, run_pass: Callable[[], int], at: str, tz: str) -> None:
+    def __init__(
+        self, run_pass: Callable[[], int], at: str, tz: str, *, debug: bool = False
+    ) -> None:
         self._scheduler = schedule.Scheduler()
         self._run_pass = run_pass
+        self._debug = debug
         self._tz = ZoneInfo(tz)  # validates the name the same way config loading does
         self.job = self._scheduler.every().day.at(at, tz).do(self._guarded)
         self.passes = 0
         self.last_exit: int | None = None
 
     def _guarded(self) -> None:
-        """One failing pass must not kill the server; the next night tries again."""
+        """One failing pass must not kill the server; the next night tries again.
+
+        The failure is one log line, like the CLI's errors (DESIGN.md): a pod's log that
+        repeats a traceback every night for a typo in promotion.yaml buries the typo. The
+        traceback comes only with `--debug`. The exit code is the one the CLI would give
+        (2 for bad configuration, else 1).
+        """
         self.passes += 1
         try:
             self.last_exit = self._run_pass()
-        except Exception:
-            self.last_exit = 1
-            log.exception("promotion pass failed")
+        except Exception as err:
+            self.last_exit = 2 if isinstance(err, ConfigError) else 1
+            what = (
+                str(err)
+                if isinstance(err, BotError)
+                else f"internal error: {type(err).__name__}: {err}"
+            )
+            hint = "" if self._debug or isinstance(err, BotError) else " (rerun with --debug)"
+            one_line = " ".join(f"promotion pass failed: {what}{hint}".split())
+            log.error("%s", one_line, exc_info=self._debug)
         log.info("pass %d finished with exit code %s", self.passes, self.last_exit)
         log.info("next run at %s", self.next_run())
 

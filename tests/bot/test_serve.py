@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.run import PassOptions, run_pass
 from bot.serve import Nightly, serve
+from tests.bot.test_cli import kustomize_repo
 
 
 @pytest.mark.parametrize("tz", ["Europe/Amsterdam", "America/Los_Angeles", "UTC"])
@@ -53,3 +58,55 @@ def test_a_failing_pass_is_recorded_and_serving_goes_on() -> None:
 def test_unknown_timezone_is_refused() -> None:
     with pytest.raises(Exception, match="Mars/Olympus"):
         Nightly(lambda: 0, "02:00", "Mars/Olympus")
+
+
+def _one_pass_on(repo: Path) -> Callable[[], int]:
+    """A real read-only pass on `repo`, as `bot serve` runs one each night."""
+
+    def one_pass() -> int:
+        return run_pass(PassOptions(repo=repo, write=False)).exit_code
+
+    return one_pass
+
+
+@pytest.mark.parametrize("debug", [pytest.param(False, id="plain"), pytest.param(True, id="debug")])
+def test_a_pass_on_a_broken_config_logs_one_line_and_serving_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, debug: bool
+) -> None:
+    """A person pushes a typo into promotion.yaml while the server runs: each night's log
+    says what and where in one line (the traceback only with --debug), and it keeps serving."""
+    repo = kustomize_repo(tmp_path, with_config=True)
+    config = repo / "environments" / "promotion.yaml"
+    config.write_text(config.read_text().replace("soak: 24h", "soak: tomorrow"))
+    nightly = Nightly(_one_pass_on(repo), "03:00", "UTC", debug=debug)
+    stop = threading.Event()
+    stop.set()
+    with caplog.at_level(logging.INFO, logger="nightshift.serve"):
+        assert serve(nightly, stop, run_now=True) == 0
+    assert nightly.passes == 1 and nightly.last_exit == 2
+    [failure] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    message = failure.getMessage()
+    assert message.startswith("promotion pass failed: ") and "\n" not in message
+    assert "promotion.yaml:" in message and "soak" in message
+    assert bool(failure.exc_info) is debug
+    assert ("Traceback" in caplog.text) is debug
+    assert any("next run at" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unexpected_error_is_one_line_that_points_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def boom() -> int:
+        raise RuntimeError("registry exploded\nsecond line")
+
+    nightly = Nightly(boom, "03:00", "UTC")
+    stop = threading.Event()
+    stop.set()
+    with caplog.at_level(logging.INFO, logger="nightshift.serve"):
+        serve(nightly, stop, run_now=True)
+    [failure] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failure.getMessage() == (
+        "promotion pass failed: internal error: RuntimeError: registry exploded second line"
+        " (rerun with --debug)"
+    )
+    assert not failure.exc_info and "Traceback" not in caplog.text
