@@ -87,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     def with_url(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--url",
-            default=os.environ.get("NIGHTSHIFT_REPO_URL"),
+            # An empty $NIGHTSHIFT_REPO_URL (a blank secret in a pod spec) means none.
+            default=os.environ.get("NIGHTSHIFT_REPO_URL") or None,
             help="clone from this URL when --repo is not a checkout ($NIGHTSHIFT_REPO_URL)",
         )
 
@@ -181,10 +182,26 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _status(args)
 
 
+def _checkout_or_url(repo: Path, url: str | None) -> None:
+    """A pass needs a checkout at --repo, or a URL to clone one there: else it is bad usage.
+
+    Checked here, at the edge, so `plan --repo /typo` exits 2 like any other wrong argument
+    instead of failing as if git itself had broken.
+    """
+    if url or (repo / ".git").exists():
+        return
+    what = "is not a git checkout" if repo.is_dir() else "does not exist"
+    raise ConfigError(
+        f"--repo {repo} {what}; give a GitOps checkout, or --url (or $NIGHTSHIFT_REPO_URL)"
+        " to clone one there"
+    )
+
+
 def _plan_or_run(args: argparse.Namespace) -> int:
     from bot.report import render_table, to_json
     from bot.run import PassOptions, run_pass
 
+    _checkout_or_url(args.repo.resolve(), args.url)
     options = PassOptions(
         repo=args.repo.resolve(),
         url=args.url,
@@ -205,6 +222,7 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.serve import Nightly, serve, stop_on_signals
 
     repo = args.repo.resolve()
+    _checkout_or_url(repo, args.url)
     options = PassOptions(repo=repo, url=args.url)
     if not (repo / CONFIG_PATH).exists():
         if not args.url:

@@ -18,7 +18,7 @@ import pygit2
 
 from bot.config import load_config
 from bot.edit import Change, EditResult, apply_changes, bump_image, bump_model, write_files
-from bot.errors import BotError, ConfigError, GitError
+from bot.errors import BotError, ConfigError
 from bot.gate import GateResult, gate_environment
 from bot.git import ChangeSet, Identity, open_checkout
 from bot.pins import load_kustomization
@@ -101,6 +101,13 @@ def changes_for(repo: Path, request: PinRequest, env_dir: Path) -> tuple[Change,
             raise ConfigError(
                 f"--image {request.image!r}: expected NAME=TAG or NAME=TAG@sha256:<64 hex>"
             )
+        names = [entry.pin.name for entry in kustomization.images]
+        if match["name"] not in names:
+            # A typo on the command line is bad usage (exit 2), not a broken manifest.
+            raise ConfigError(
+                f"{kustomization.source}: no image named {match['name']!r}"
+                f" (images: {', '.join(names) or 'none'})"
+            )
         pin = kustomization.image(match["name"]).pin
         return bump_image(pin, tag=match["tag"], digest=match["digest"])
     assert request.model is not None
@@ -131,10 +138,21 @@ def changes_for(repo: Path, request: PinRequest, env_dir: Path) -> tuple[Change,
 
 
 def _person(repo: Path) -> Identity:
+    """Who commits a `--commit` pin: the person's git identity, never the bot's.
+
+    Not being in a git repository and having no identity are told apart: the advice for
+    one ("set user.name") is useless for the other. Both are bad usage (exit 2).
+    """
     try:
-        signature = pygit2.Repository(str(repo)).default_signature
+        git = pygit2.Repository(str(repo))
+    except pygit2.GitError:
+        raise ConfigError(
+            f"--commit: {repo} is not a git repository; run without --commit, or pin in a clone"
+        ) from None
+    try:
+        signature = git.default_signature
     except (KeyError, pygit2.GitError):
-        raise GitError(
+        raise ConfigError(
             "set who you are first: git config user.name 'Your Name' && "
             "git config user.email you@example.com"
         ) from None

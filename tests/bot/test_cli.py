@@ -80,10 +80,11 @@ def test_help_lists_every_command_and_the_environment() -> None:
             "expected NAME=TAG",
             id="bad-image-spec",
         ),
+        # A typo in an image name is bad usage (DESIGN.md: exit 2); this used to assert 1.
         pytest.param(
             ["pin", "dev", "--image", "other=1.0.0"],
-            1,
-            "no image named 'other'",
+            2,
+            "no image named 'other' (images: model-api)",
             id="unknown-image",
         ),
         pytest.param(["plan", "--env", "qa"], 2, "unknown environment 'qa'", id="plan-unknown-env"),
@@ -183,3 +184,59 @@ def test_serve_logs_the_next_run_and_stops_on_sigterm(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["plan"], id="plan"),
+        pytest.param(["run", "--dry-run"], id="run"),
+        pytest.param(["serve"], id="serve"),
+    ],
+)
+@pytest.mark.parametrize("where", ["missing", "not-a-checkout"])
+def test_a_repo_that_is_no_checkout_is_bad_usage(
+    tmp_path: Path, args: list[str], where: str
+) -> None:
+    """`--repo /typo` is a wrong argument (exit 2), not a failed item (1)."""
+    repo = tmp_path / "nonexistent"
+    if where == "not-a-checkout":
+        repo.mkdir()
+    result = bot(*args, "--repo", str(repo), env={"NIGHTSHIFT_REPO_URL": ""})
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    what = "does not exist" if where == "missing" else "is not a git checkout"
+    assert line.startswith(f"error: --repo {repo} {what};"), line
+    assert "--url" in line
+
+
+def test_pin_commit_outside_a_git_repository_says_so(tmp_path: Path) -> None:
+    """Not "set who you are": the folder is no repository, and nothing is written."""
+    repo = kustomize_repo(tmp_path, with_config=False)
+    shutil.rmtree(repo / ".git")
+    target = repo / "environments" / "dev" / "kustomization.yaml"
+    before = target.read_bytes()
+    result = bot(
+        "pin", "dev", "--image", f"model-api=2.0.0@{DIGEST}", "--commit", "--repo", str(repo),
+        env={"GIT_CEILING_DIRECTORIES": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "not a git repository" in line and "set who you are" not in line, line
+    assert target.read_bytes() == before
+
+
+def test_pin_commit_without_an_identity_says_how_to_set_one(tmp_path: Path) -> None:
+    repo = kustomize_repo(tmp_path, with_config=False)
+    for key in ("user.name", "user.email"):
+        subprocess.run(["git", "config", "--unset", key], cwd=repo, check=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    result = bot(
+        "pin", "dev", "--image", f"model-api=2.0.0@{DIGEST}", "--commit", "--repo", str(repo),
+        env={"HOME": str(home), "XDG_CONFIG_HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1",
+             "EMAIL": "", "GIT_AUTHOR_NAME": "", "GIT_AUTHOR_EMAIL": "",
+             "GIT_COMMITTER_NAME": "", "GIT_COMMITTER_EMAIL": ""},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "set who you are first: git config user.name" in result.stderr
