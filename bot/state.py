@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pygit2
@@ -43,6 +43,21 @@ class EnvironmentState:
     error: str | None = None
 
 
+def pin_value(version: str, digest: str | None) -> str:
+    """What identifies a pin in the history walk: its version *and* its digest.
+
+    A tag re-pushed with new content (same `newTag`, new `digest`) is a new pin: the walk
+    must see it change, or soak downstream would count from the old content's commit and
+    the new digest would move on at once.
+    """
+    return f"{version}@{digest}" if digest else version
+
+
+def pin_version(value: str | None) -> str | None:
+    """The version part of a `pin_value` (what rollbacks compare and reject)."""
+    return None if value is None else value.split("@", 1)[0]
+
+
 def _extract_kustomization(data: bytes) -> dict[str, str]:
     """Pins in one historic version of a kustomization (literal model pins only).
 
@@ -50,9 +65,13 @@ def _extract_kustomization(data: bytes) -> dict[str, str]:
     file (`_extract_env_file`), and the kustomization still yields its image pins.
     """
     kustomization = parse_kustomization(data, skip_env_files=True)
-    out = {image_key(e.pin.name): e.pin.new_tag or "" for e in kustomization.images}
+    out = {
+        image_key(e.pin.name): pin_value(e.pin.new_tag or "", e.pin.digest)
+        for e in kustomization.images
+    }
     if kustomization.model is not None and kustomization.model.pin.form == "literals":
-        out[model_key(kustomization.model.pin.name)] = kustomization.model.pin.version
+        pin = kustomization.model.pin
+        out[model_key(pin.name)] = pin_value(pin.version, pin.sha256)
     return out
 
 
@@ -60,7 +79,9 @@ def _extract_env_file(model: str) -> Callable[[bytes], dict[str, str]]:
     def extract(data: bytes) -> dict[str, str]:
         env = parse_env_file(data, relpath="", source="env file")
         values = {e.key: e.value for e in env.entries}
-        return {model_key(model): values["MODEL_VERSION"]} if "MODEL_VERSION" in values else {}
+        if "MODEL_VERSION" not in values:
+            return {}
+        return {model_key(model): pin_value(values["MODEL_VERSION"], values.get("MODEL_SHA256"))}
 
     return extract
 
@@ -158,5 +179,22 @@ def _state(
         )
         if setter is not None:
             setters[artifact] = setter
-        rolled_back[artifact] = rolled_back_versions(events, key, _older(is_newer, artifact))
+        rolled_back[artifact] = rolled_back_versions(
+            _versions_only(events, key), key, _older(is_newer, artifact)
+        )
     return EnvironmentState(name, path, kustomization, running, rolled_back, setters)
+
+
+def _versions_only(events: list[PinEvent], key: str) -> list[PinEvent]:
+    """`key`'s events with digests dropped, for rollbacks: a person rolls back *versions*.
+
+    A digest-only change (a re-pushed tag) is then neither a rollback nor a re-promotion.
+    """
+    out = []
+    for event in events:
+        if event.key != key:
+            continue
+        old, new = pin_version(event.old), pin_version(event.new)
+        if old != new or old is None:
+            out.append(replace(event, old=old, new=new))
+    return out
