@@ -1,0 +1,181 @@
+"""Pass-level faults on real parts (registry, Azurite, git over smart HTTP, GitHub fake).
+
+A slow registry is the one fault here that a down registry does not cover: a server that
+accepts connections and never answers. Only the per-request timeout and the bounded
+retries stand between it and a pass that never ends (DESIGN.md: that artifact is skipped,
+the others proceed, exit 1).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.registries.transport import MAX_RETRY_AFTER
+from bot.report import PassReport
+from bot.run import PassOptions, github_provider, run_pass
+from devstack.azurite import Azurite
+from devstack.estate import Estate, git, new_estate, person_env
+from devstack.githttp import GitOrigin
+from devstack.github_fake import GitHubFake
+from devstack.registry import Registry
+
+T0 = datetime.now(UTC).replace(microsecond=0)
+TIMEOUT_S = 0.5
+RETRIES = 1
+# The per-request budget the config gives the slow registry: every attempt waits out its
+# timeout; between attempts the backoff waits at most 5 s (bot/registries/transport.py).
+SLOW_BUDGET_S = TIMEOUT_S * (RETRIES + 1) + RETRIES * min(5.0, MAX_RETRY_AFTER)
+
+
+@pytest.fixture
+def estate(
+    registry: Registry,
+    azurite: Azurite,
+    git_origin: GitOrigin,
+    forge: GitHubFake,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Estate]:
+    """As tests/bot/test_run.py's: one image and one model at 1.0.0 in every environment."""
+    estate = new_estate(registry, azurite, git_origin, forge, tmp_path)
+    estate.push_image("1.0.0")
+    estate.publish_model("1.0.0", seed=1)
+    estate.seed("1.0.0", "1.0.0")
+    for key, value in estate.bot_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("GITHUB_API_URL", raising=False)
+    yield estate
+    forge.clear_faults()
+
+
+@pytest.fixture
+def silent_registry() -> Iterator[str]:
+    """A TCP server on loopback that accepts every connection and never sends a byte.
+
+    Bounded: the accept loop polls a stop flag, and at the end of the test the listening
+    socket and every held connection are closed and the thread is joined.
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # read nothing, answer nothing
+
+    thread = threading.Thread(target=accept, name="silent-registry", daemon=True)
+    thread.start()
+    host, port = server.getsockname()[:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+        for conn in held:
+            conn.close()
+        assert not thread.is_alive()
+    assert held, "the pass never reached the silent registry"
+
+
+def add_slow_sidecar(estate: Estate, url: str) -> None:
+    """A person adds a second image, `sidecar`, from a second registry, pinned in dev."""
+    clone = estate.person_clone()
+    config = clone / "environments" / "promotion.yaml"
+    text = config.read_text()
+    text = text.replace(
+        "registries:\n",
+        "registries:\n"
+        f"  slow:\n    type: oci\n    url: {url}\n"
+        f"    timeoutSeconds: {TIMEOUT_S}\n    retries: {RETRIES}\n",
+        1,
+    )
+    text = text.replace(
+        "images:\n",
+        "images:\n  sidecar:\n    registry: slow\n    repository: nightshift/sidecar\n"
+        '    policy:\n      semver:\n        range: ">=1.0.0"\n',
+        1,
+    )
+    config.write_text(text)
+    dev = clone / "environments" / "dev" / "kustomization.yaml"
+    kustomization = dev.read_text()
+    match = re.search(r"^images:\n( *)- ", kustomization, re.MULTILINE)
+    assert match is not None, kustomization
+    indent = match[1]
+    dev.write_text(
+        kustomization.replace(
+            "images:\n", f'images:\n{indent}- name: sidecar\n{indent}  newTag: "1.0.0"\n', 1
+        )
+    )
+    git("commit", "--quiet", "-am", "dev runs a sidecar from the slow registry", cwd=clone,
+        env=person_env())  # fmt: skip
+    git("push", "--quiet", "origin", "main", cwd=clone)
+
+
+def bot_pass(estate: Estate, *, write: bool = True) -> PassReport:
+    options = PassOptions(repo=estate.workdir / "bot", url=estate.clone_url, now=T0, write=write)
+    return run_pass(options, provider_factory=github_provider)
+
+
+def timed_pass(estate: Estate, *, give_up_after: float) -> tuple[PassReport, float]:
+    """A pass in a thread, so a pass that hangs fails the test instead of hanging it."""
+    result: list[PassReport] = []
+    thread = threading.Thread(target=lambda: result.append(bot_pass(estate)), daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(timeout=give_up_after)
+    elapsed = time.monotonic() - started
+    assert not thread.is_alive(), f"the pass still runs after {elapsed:.0f}s: it hangs"
+    [report] = result
+    return report, elapsed
+
+
+def test_a_registry_that_never_answers_skips_its_image_and_the_rest_proceeds(
+    estate: Estate, silent_registry: str
+) -> None:
+    estate.push_image("1.1.0")
+    estate.publish_model("1.1.0", seed=2)
+    # The same plan, edits and gate without the slow registry: what this machine needs.
+    started = time.monotonic()
+    assert bot_pass(estate, write=False).exit_code == 0
+    baseline = time.monotonic() - started
+    add_slow_sidecar(estate, silent_registry)
+
+    report, elapsed = timed_pass(estate, give_up_after=baseline + SLOW_BUDGET_S + 120)
+
+    # DESIGN.md: an item failed, the rest went through: exit 1, one error naming the image.
+    assert report.exit_code == 1, report
+    errors = [e for e in report.errors if "sidecar" in e]
+    assert len(errors) == 1 and "timeout" in errors[0].lower(), report.errors
+    dev = next(e for e in report.environments if e.plan.environment == "dev")
+    [skip] = [s for s in dev.plan.skips if s.artifact.name == "sidecar"]
+    assert "timeout" in skip.reason.lower(), skip.reason
+    # model-api and iris, from the working registry and store, still moved in dev.
+    assert dev.outcome == "pushed", dev
+    moved = {(b.artifact.kind, b.artifact.name, b.new.value) for b in dev.plan.bumps}
+    assert moved == {("image", "model-api", "1.1.0"), ("model", "iris", "1.1.0")}
+    pinned = estate.origin_file("environments/dev/kustomization.yaml")
+    assert estate.images["1.1.0"] in pinned and estate.models["1.1.0"] in pinned
+    assert "name: sidecar" in pinned
+
+    # Bounded by the config: the listing gave up after its timeouts x attempts (plus the
+    # backoff between them), and the whole pass took about that longer than a pass that
+    # never met the silent registry.
+    discover = dict(report.timings)["discover"]
+    assert TIMEOUT_S * (RETRIES + 1) * 0.9 <= discover <= SLOW_BUDGET_S + 2.0, report.timings
+    assert elapsed <= baseline + SLOW_BUDGET_S + 15.0, (elapsed, baseline)
