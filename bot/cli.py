@@ -118,8 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "pin",
         help="pin an image or model by hand (manual promotion or rollback)",
-        description="Edits environments/ENV/kustomization.yaml with the same minimal editor "
-        "and gate as the bot. With --commit, commits as you: a rollback made this way sticks.",
+        description="Edits ENV's kustomization (at its promotion.yaml path:, by default "
+        "environments/ENV) with the same minimal editor and gate as the bot. With --commit, "
+        "commits as you: a rollback made this way sticks.",
     )
     p.add_argument("environment", metavar="ENV")
     what = p.add_mutually_exclusive_group(required=True)

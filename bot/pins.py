@@ -16,7 +16,7 @@ import posixpath
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -201,9 +201,11 @@ def load_kustomization(env_dir: Path) -> Kustomization:
     )
 
 
-def read_pins(repo: Path, env: str) -> EnvironmentPins:
-    """The pins of `environments/<env>` in the checkout at `repo`."""
-    return load_kustomization(repo / "environments" / env).pins(env)
+def read_pins(repo: Path, env: str, path: PurePosixPath | str | None = None) -> EnvironmentPins:
+    """The pins of `env` in the checkout at `repo`: at `path` (promotion.yaml's `path:`,
+    repository-relative) when given, else at the default `environments/<env>`."""
+    folder = PurePosixPath(path) if path is not None else PurePosixPath("environments", env)
+    return load_kustomization(repo / folder).pins(env)
 
 
 def parse_kustomization(

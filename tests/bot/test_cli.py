@@ -240,3 +240,45 @@ def test_pin_commit_without_an_identity_says_how_to_set_one(tmp_path: Path) -> N
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "set who you are first: git config user.name" in result.stderr
+
+
+def test_status_and_pin_follow_an_environment_at_a_configured_path(tmp_path: Path) -> None:
+    """dev lives at overlays/dev (promotion.yaml `path:`): status reads it there, and
+    `pin --commit` edits and commits that folder, which status then shows."""
+    import json
+
+    repo = kustomize_repo(tmp_path, with_config=True)
+    (repo / "overlays").mkdir()
+    subprocess.run(["git", "mv", "environments/dev", "overlays/dev"], cwd=repo, check=True)
+    config = repo / "environments" / "promotion.yaml"
+    text = config.read_text()
+    assert "  - name: dev\n" in text
+    config.write_text(text.replace("  - name: dev\n", "  - name: dev\n    path: overlays/dev\n"))
+    subprocess.run(["git", "commit", "-qam", "dev moves to overlays/"], cwd=repo, check=True)
+
+    status = bot("status", "--json", "--repo", str(repo))
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["errors"] == {}
+    dev_image = next(
+        p for p in report["pins"] if p["environment"] == "dev" and p["kind"] == "image"
+    )
+    assert dev_image["commit"] is not None and dev_image["author"] == "dana@example.com"
+
+    result = bot(
+        "pin", "dev", "--image", f"model-api=2.0.0@{DIGEST}", "--commit", "--repo", str(repo)
+    )
+    assert result.returncode == 0, result.stderr
+    head = subprocess.run(
+        ["git", "show", "--name-only", "--format=%H", "HEAD"],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert head[1:] == ["overlays/dev/kustomization.yaml"]
+    assert not (repo / "environments" / "dev").exists()
+
+    after = json.loads(bot("status", "--json", "--repo", str(repo)).stdout)["pins"]
+    dev_image = next(p for p in after if p["environment"] == "dev" and p["kind"] == "image")
+    assert (dev_image["version"], dev_image["digest"]) == ("2.0.0", DIGEST)
+    assert dev_image["commit"] == head[0] and dev_image["by_bot"] is False
+    # `pin --help` no longer claims the folder is always environments/ENV.
+    assert "path:" in bot("pin", "--help").stdout

@@ -236,3 +236,17 @@ def test_missing_or_ambiguous_kustomization_file(tmp_path: Path) -> None:
     (env_dir / "kustomization.yml").write_text("{}\n")
     with pytest.raises(ManifestError, match="more than one kustomization file"):
         read_pins(tmp_path, "dev")
+
+
+def test_read_pins_follows_a_configured_path(tmp_path: Path) -> None:
+    """promotion.yaml's `path:` moves an overlay; read_pins reads it there, not from
+    environments/<env> (which here pins something else, so a wrong folder shows)."""
+    for folder, tag in (("overlays/dev", "2.0.0"), ("environments/dev", "1.0.0")):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "kustomization.yaml").write_text(
+            f'images:\n  - name: model-api\n    newTag: "{tag}"\n'
+        )
+    pins = read_pins(tmp_path, "dev", "overlays/dev")
+    assert pins.kustomization == str(tmp_path / "overlays" / "dev" / "kustomization.yaml")
+    assert pins.image("model-api").new_tag == "2.0.0"
+    assert read_pins(tmp_path, "dev").image("model-api").new_tag == "1.0.0"
