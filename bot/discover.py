@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
 from bot.candidate import Candidate, Decision
@@ -177,7 +178,7 @@ class Discoverer:
                     candidate,
                     digest=candidate.digest or config.digest,
                     created=candidate.created or config.created,
-                    labels=dict(config.labels),
+                    labels=MappingProxyType(dict(config.labels)),
                 )
             except BotError as err:
                 known = err

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.config import load_config, parse_config
+from bot.config_schema import Config, EnvironmentSpec
 from bot.errors import ConfigError
+from bot.policies import ModelGates
 from devstack.procs import ROOT
 
 GOOD = """\
@@ -270,3 +273,31 @@ def test_acr_refuses_basic_auth() -> None:
         match=r"cfg.yaml:6: registries.acr.auth.type: expected anonymous, bearer-token or azure-default-credential for ACR",  # noqa: E501
     ):
         parse_config(text, origin="cfg.yaml")
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda c: c.images.__setitem__("x", None), id="images"),
+        pytest.param(lambda c: c.registries.__setitem__("x", None), id="registries"),
+        pytest.param(lambda c: c.models.pop("iris"), id="models"),
+        pytest.param(lambda c: c.environments[1].gates.__setitem__("x", None), id="env-gates"),
+        pytest.param(lambda c: c.environments[0].gates.clear(), id="env-gates-default"),
+    ],
+)
+def test_the_loaded_config_cannot_be_changed_in_place(mutate: Callable[[Config], None]) -> None:
+    text = broken("    soak: 1h30m", "    soak: 1h30m\n    gates:\n      iris: {}")
+    config = parse_config(text)
+    with pytest.raises((TypeError, AttributeError)):
+        mutate(config)
+    assert set(config.images) == {"model-api", "worker"} and set(config.models) == {"iris"}
+    assert set(config.environments[1].gates) == {"iris"} and not config.environments[0].gates
+
+
+def test_specs_built_by_hand_are_frozen_too() -> None:
+    gates = {"iris": ModelGates()}
+    env = EnvironmentSpec("dev", None, reviewers=["alice"], gates=gates)  # type: ignore[arg-type]
+    gates["other"] = ModelGates()  # the caller's dict is copied, not shared
+    assert set(env.gates) == {"iris"} and env.reviewers == ("alice",)
+    with pytest.raises(TypeError):
+        env.gates["other"] = ModelGates()  # type: ignore[index]
