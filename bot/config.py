@@ -538,14 +538,9 @@ class _Reader:
                 )
         if pattern is None and not ignore:
             return TagFilter()
-        # The parts are valid alone; the ignore entries are still joined into one regex,
-        # which can fail on its own (two entries defining the same group name).
-        return self.compiled(
-            node if node is not None else body["filter"],
-            f"{path}.ignore" if node is not None else f"{path}.filter",
-            "ignore entries that can be combined into one regular expression",
-            functools.partial(TagFilter.compile, pattern, extract, ignore),
-        )
+        # Every part compiled alone above, and they compile the same way together: ignore
+        # entries are separate regexes, so valid entries never clash.
+        return TagFilter.compile(pattern, extract, ignore)
 
     def gates(self, node: yaml.Node, path: str) -> ModelGates:
         body = self.mapping(node, path, optional=("thresholds", "noRegression"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.candidate import Candidate
 from bot.config import load_config, parse_config
 from bot.config_schema import Config, EnvironmentSpec
 from bot.errors import ConfigError
@@ -131,11 +132,6 @@ def broken(old: str, new: str) -> str:
             broken("    ignore: [latest]", "    ignore:\n      - latest\n      - 're:[a-'"),
             "cfg.yaml:26: images.model-api.ignore[1]: expected a glob, or re: and a regular expression (invalid ignore regex '[a-': unterminated character set",  # noqa: E501
             id="bad-ignore-regex",
-        ),
-        pytest.param(
-            broken("    ignore: [latest]", "    ignore: ['re:(?P<a>x)', 're:(?P<a>y)']"),
-            "cfg.yaml:24: images.model-api.ignore: expected ignore entries that can be combined into one regular expression (invalid ignore regex",  # noqa: E501
-            id="ignore-entries-clash",
         ),
         pytest.param(
             broken("    registry: local", "    registry: ghcr"),
@@ -301,3 +297,18 @@ def test_specs_built_by_hand_are_frozen_too() -> None:
     assert set(env.gates) == {"iris"} and env.reviewers == ("alice",)
     with pytest.raises(TypeError):
         env.gates["other"] = ModelGates()  # type: ignore[index]
+
+
+def test_ignore_entries_with_the_same_group_name_are_each_applied() -> None:
+    # Each entry is valid alone, so together they are too: they are not one joined regex.
+    text = broken("    ignore: [latest]", "    ignore: ['re:^(?P<a>x)', 're:^(?P<a>y)', latest]")
+    image = parse_config(text).images["model-api"]
+    kept, rejected = image.filter.apply(
+        [Candidate("model-api", t) for t in ("x1", "y1", "latest", "1.2.0")]
+    )
+    assert [k.candidate.version for k in kept] == ["1.2.0"]
+    assert {r.candidate.version: r.reason for r in rejected} == {
+        "x1": "ignored by 're:^(?P<a>x)'",
+        "y1": "ignored by 're:^(?P<a>y)'",
+        "latest": "ignored by 'latest'",
+    }

@@ -179,6 +179,30 @@ def test_bad_policies_fail_when_compiled(
             {"not-latest": "not-latest"},
             id="glob-is-whole-tag",
         ),
+        pytest.param(
+            None,
+            None,
+            ("re:^(?P<a>rc)-", "re:^(?P<a>dev)-"),
+            ["rc-1", "dev-2", "1.0"],
+            {"1.0": "1.0"},
+            id="ignore-same-group-name",
+        ),
+        pytest.param(
+            None,
+            None,
+            ("re:^(x)-", r"re:^(\w)\1$"),
+            ["x-1", "aa", "ab"],
+            {"ab": "ab"},
+            id="ignore-backreference-is-its-own",
+        ),
+        pytest.param(
+            None,
+            None,
+            ("latest", "re:(?i)^debug"),
+            ["DEBUG-1", "latest", "1.0"],
+            {"1.0": "1.0"},
+            id="ignore-inline-flag-not-first",
+        ),
     ],
 )
 def test_filters(
