@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.policies import ModelGates, Policy, TagFilter
 
 API_VERSION = "nightshift/v1"
+DEFAULT_MAX_CONFIG_READS = 100
 
 AuthKind = Literal["anonymous", "basic", "bearer-token", "azure-default-credential"]
 RegistryKind = Literal["acr", "oci"]
@@ -80,6 +81,10 @@ class ImageSpec:
     policy: Policy
     filter: TagFilter = field(default_factory=TagFilter)
     min_age: timedelta = timedelta(0)
+    # Image configs a pass may read to decide this image (build times, labels): a generic
+    # registry's listing has neither, and one read per tag of a broad filter is thousands
+    # of requests. Past the cap the image fails with an error saying how to raise it.
+    max_config_reads: int = DEFAULT_MAX_CONFIG_READS
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ images:
   worker:
     registry: local
     repository: nightshift/worker
-    policy:
-      newestBuild:
+    policy: {newestBuild: }
+    filter: {pattern: '^build-'}
 models:
   iris:
     policy:
@@ -94,6 +94,7 @@ def test_a_good_config_gets_defaults_and_keeps_scalars_as_written() -> None:
     assert config.registries["acr"].url == "https://nightshiftacr.azurecr.io"
     assert config.registries["local"].auth.password_env == "REG_PASSWORD"
     assert config.images["worker"].policy.kind == "newest-build"
+    assert config.images["worker"].max_config_reads == 100
     assert config.environments[1].mode == "pull-request"
     assert config.environments[1].soak == timedelta(hours=1, minutes=30)
     assert config.holds[0].version == "1.10"  # not the float 1.1
@@ -150,7 +151,7 @@ def broken(old: str, new: str) -> str:
         ),
         pytest.param(
             broken("    minAge: 15m", "    minAge: 15m\n    maxAge: 1d"),
-            "cfg.yaml:26: images.model-api.maxAge: expected one of the keys registry, repository, policy, filter, ignore, minAge (unknown key 'maxAge')",  # noqa: E501
+            "cfg.yaml:26: images.model-api.maxAge: expected one of the keys registry, repository, policy, filter, ignore, minAge, maxConfigReads (unknown key 'maxAge')",  # noqa: E501
             id="unknown-key",
         ),
         pytest.param(
@@ -209,11 +210,19 @@ def broken(old: str, new: str) -> str:
             id="bad-order",
         ),
         pytest.param(
-            broken(
-                "    policy:\n      newestBuild:", "    policy:\n      newestBuild:\n      semver:"
-            ),
+            broken("    policy: {newestBuild: }", "    policy: {newestBuild: , semver: }"),
             "images.worker.policy: expected exactly one of semver, numerical, alphabetical, newestBuild (got 2 keys)",  # noqa: E501
             id="two-policies",
+        ),
+        pytest.param(
+            broken("    filter: {pattern: '^build-'}\n", ""),
+            "cfg.yaml:29: images.worker.policy: expected a filter.pattern with newestBuild on an OCI registry (registry 'local' lists no build times, so the config of every tag would be read; narrow the tags with filter.pattern)",  # noqa: E501
+            id="newest-build-on-oci-needs-a-pattern",
+        ),
+        pytest.param(
+            broken("    minAge: 15m", "    minAge: 15m\n    maxConfigReads: 0"),
+            "cfg.yaml:26: images.model-api.maxConfigReads: expected a whole number of at least 1",
+            id="max-config-reads-zero",
         ),
         pytest.param(
             broken("    type: acr\n", "    type: acr\n    type: oci\n"),
@@ -312,3 +321,13 @@ def test_ignore_entries_with_the_same_group_name_are_each_applied() -> None:
         "y1": "ignored by 're:^(?P<a>y)'",
         "latest": "ignored by 'latest'",
     }
+
+
+def test_newest_build_without_a_pattern_is_fine_where_the_listing_has_build_times() -> None:
+    text = broken("    filter: {pattern: '^build-'}\n", "").replace(
+        "    registry: local\n    repository: nightshift/worker",
+        "    registry: acr\n    repository: nightshift/worker\n    maxConfigReads: 5",
+    )
+    worker = parse_config(text).images["worker"]
+    assert worker.policy.kind == "newest-build" and worker.filter.pattern is None
+    assert worker.max_config_reads == 5
