@@ -24,6 +24,7 @@ import yaml
 
 from bot.config_schema import (
     API_VERSION,
+    DEFAULT_MAX_CONFIG_READS,
     Auth,
     AuthKind,
     Bundle,
@@ -468,7 +469,7 @@ class _Reader:
             node,
             path,
             required=("registry", "repository", "policy"),
-            optional=("filter", "ignore", "minAge"),
+            optional=("filter", "ignore", "minAge", "maxConfigReads"),
         )
         registry = self.text(body["registry"], f"{path}.registry")
         if registry not in registries:
@@ -488,15 +489,34 @@ class _Reader:
                 f"{path}.repository",
                 "a repository path such as nightshift/model-api",
             )
+        policy = self.policy(body["policy"], f"{path}.policy")
+        tag_filter = self.tag_filter(body, path)
+        if (
+            policy.needs_build_time
+            and registries[registry].kind == "oci"
+            and tag_filter.pattern is None
+        ):
+            # tags/list has no build times: each candidate's config must be read, and
+            # without a pattern every tag in the repository is a candidate.
+            self.fail(
+                body["policy"],
+                f"{path}.policy",
+                "a filter.pattern with newestBuild on an OCI registry",
+                f"registry {registry!r} lists no build times, so the config of every tag "
+                "would be read; narrow the tags with filter.pattern",
+            )
         return ImageSpec(
             name=name,
             registry=registry,
             repository=repository,
-            policy=self.policy(body["policy"], f"{path}.policy"),
-            filter=self.tag_filter(body, path),
+            policy=policy,
+            filter=tag_filter,
             min_age=self.duration(body["minAge"], f"{path}.minAge")
             if "minAge" in body
             else timedelta(0),
+            max_config_reads=self.optional(
+                body, "maxConfigReads", path, self.count, DEFAULT_MAX_CONFIG_READS
+            ),
         )
 
     def tag_filter(self, body: dict[str, yaml.Node], path: str) -> TagFilter:
@@ -538,14 +558,9 @@ class _Reader:
                 )
         if pattern is None and not ignore:
             return TagFilter()
-        # The parts are valid alone; the ignore entries are still joined into one regex,
-        # which can fail on its own (two entries defining the same group name).
-        return self.compiled(
-            node if node is not None else body["filter"],
-            f"{path}.ignore" if node is not None else f"{path}.filter",
-            "ignore entries that can be combined into one regular expression",
-            functools.partial(TagFilter.compile, pattern, extract, ignore),
-        )
+        # Every part compiled alone above, and they compile the same way together: ignore
+        # entries are separate regexes, so valid entries never clash.
+        return TagFilter.compile(pattern, extract, ignore)
 
     def gates(self, node: yaml.Node, path: str) -> ModelGates:
         body = self.mapping(node, path, optional=("thresholds", "noRegression"))

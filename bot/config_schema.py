@@ -7,19 +7,38 @@ docs/promotion-config.md for every key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import PurePosixPath
-from typing import Literal
+from types import MappingProxyType
+from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.policies import ModelGates, Policy, TagFilter
 
 API_VERSION = "nightshift/v1"
+DEFAULT_MAX_CONFIG_READS = 100
 
 AuthKind = Literal["anonymous", "basic", "bearer-token", "azure-default-credential"]
 RegistryKind = Literal["acr", "oci"]
 Mode = Literal["direct", "pull-request"]
+V = TypeVar("V")
+
+
+def frozen_mapping(value: Mapping[str, V]) -> Mapping[str, V]:
+    """A read-only copy: `frozen=True` stops `cfg.images = ...` but not `cfg.images[k] = ...`.
+
+    The config is shared by every environment and thread of a pass, so nothing may change it
+    after load. The copy also detaches it from the dict the caller built it from.
+    """
+    return MappingProxyType(dict(value))
+
+
+def _freeze(obj: object, *names: str) -> None:
+    """Replace the named mapping fields of a frozen dataclass with read-only copies."""
+    for name in names:
+        object.__setattr__(obj, name, frozen_mapping(getattr(obj, name)))
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,10 @@ class ImageSpec:
     policy: Policy
     filter: TagFilter = field(default_factory=TagFilter)
     min_age: timedelta = timedelta(0)
+    # Image configs a pass may read to decide this image (build times, labels): a generic
+    # registry's listing has neither, and one read per tag of a broad filter is thousands
+    # of requests. Past the cap the image fails with an error saying how to raise it.
+    max_config_reads: int = DEFAULT_MAX_CONFIG_READS
 
 
 @dataclass(frozen=True)
@@ -86,7 +109,13 @@ class EnvironmentSpec:
     reviewers: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
     path: PurePosixPath = field(default_factory=PurePosixPath)
-    gates: dict[str, ModelGates] = field(default_factory=dict, hash=False)
+    gates: Mapping[str, ModelGates] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        _freeze(self, "gates")
+        # A list passed in by hand would stay mutable; tuples only.
+        object.__setattr__(self, "reviewers", tuple(self.reviewers))
+        object.__setattr__(self, "labels", tuple(self.labels))
 
     @property
     def takes_newest(self) -> bool:
@@ -153,9 +182,9 @@ class PullRequestSettings:
 @dataclass(frozen=True)
 class Config:
     path: str
-    registries: dict[str, RegistrySpec] = field(hash=False)
-    images: dict[str, ImageSpec] = field(hash=False)
-    models: dict[str, ModelSpec] = field(hash=False)
+    registries: Mapping[str, RegistrySpec] = field(hash=False)
+    images: Mapping[str, ImageSpec] = field(hash=False)
+    models: Mapping[str, ModelSpec] = field(hash=False)
     environments: tuple[EnvironmentSpec, ...]
     bundles: tuple[Bundle, ...] = ()
     schedule: Schedule | None = None
@@ -163,6 +192,11 @@ class Config:
     rejected: tuple[RejectedVersion, ...] = ()
     git: GitSettings = field(default_factory=GitSettings)
     pull_requests: PullRequestSettings = field(default_factory=PullRequestSettings)
+
+    def __post_init__(self) -> None:
+        _freeze(self, "registries", "images", "models")
+        for name in ("environments", "bundles", "holds", "rejected"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def environment(self, name: str) -> EnvironmentSpec:
         for env in self.environments:

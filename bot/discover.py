@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
 from bot.candidate import Candidate, Decision
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 RepoKey = tuple[str, str]  # (registry name, repository)
 ModelKey = tuple[str | None, str]  # (store URL, model name)
-MAX_RESOLVE_ROUNDS = 50
 
 
 class ModelLister(Protocol):
@@ -69,6 +69,7 @@ class Discoverer:
         self._open_store = open_store
         self.max_workers = max_workers
         self._configs: dict[tuple[str, str, str], Candidate | BotError] = {}
+        self._config_reads: dict[str, set[str]] = {}  # image → tags whose config it needed
         self._lock = threading.Lock()
 
     def registry(self, name: str) -> RegistryClient:
@@ -177,7 +178,7 @@ class Discoverer:
                     candidate,
                     digest=candidate.digest or config.digest,
                     created=candidate.created or config.created,
-                    labels=dict(config.labels),
+                    labels=MappingProxyType(dict(config.labels)),
                 )
             except BotError as err:
                 known = err
@@ -221,20 +222,42 @@ class Discoverer:
         spec = self.config.images[image]
         candidates = self.image_candidates(discovery, image)
         index = {c.version: i for i, c in enumerate(candidates)}
-        for _ in range(MAX_RESOLVE_ROUNDS):
+        while True:
             decision = decide_image(
                 spec, candidates, now=now, excluded=excluded, required_api=required_api
             )
             if decision.final:
                 return decision
             pending = list(decision.unresolved)
+            self._count_config_reads(image, [c.version for c in pending])
             with ThreadPoolExecutor(max_workers=min(self.max_workers, len(pending))) as pool:
                 resolved = list(pool.map(lambda c: self._with_config(image, c), pending))
+            if resolved == pending:
+                # The configs were read and added nothing: asking again would loop forever.
+                raise DiscoveryError(
+                    f"image {image}: the image config of {pending[0].version} has no build time"
+                    " ('created'), which its policy or minAge needs"
+                )
             for cand in resolved:
                 candidates[index[cand.version]] = cand
-        raise DiscoveryError(
-            f"image {image}: gave up after reading {MAX_RESOLVE_ROUNDS} image configs"
-        )
+
+    def _count_config_reads(self, image: str, tags: list[str]) -> None:
+        """Admit these config reads for `image`, or fail it before any request is made.
+
+        A broad filter on a registry whose listing has no build times would otherwise
+        read thousands of configs in silence; the cap makes that a one-line error instead.
+        """
+        spec = self.config.images[image]
+        with self._lock:
+            seen = self._config_reads.setdefault(image, set())
+            wanted = seen | set(tags)
+            if len(wanted) > spec.max_config_reads:
+                raise DiscoveryError(
+                    f"image {image}: deciding needs the image configs of {len(wanted)} tags,"
+                    f" more than images.{image}.maxConfigReads ({spec.max_config_reads});"
+                    f" narrow filter.pattern, or raise maxConfigReads in {self.config.path}"
+                )
+            seen.update(tags)
 
     def decide_model(
         self,

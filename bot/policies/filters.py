@@ -25,6 +25,28 @@ def _compile_regex(text: str, what: str) -> re.Pattern[str]:
         raise PolicyError(f"invalid {what} regex {text!r}: {err}") from None
 
 
+def _ignore_regex(entry: str) -> re.Pattern[str]:
+    """`re:` entries search the tag; globs match the whole tag (fnmatch's regex ends in \\Z)."""
+    if entry.startswith("re:"):
+        return _compile_regex(entry[3:], "ignore")
+    return re.compile(rf"\A{fnmatch.translate(entry)}")
+
+
+def _prefilter(regexes: Sequence[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One alternation of all entries, a fast first test that spares most tags a loop.
+
+    Only when it means exactly "any entry matches": no entry has a group (whose name or
+    number could clash with another's), and it compiles (an inline flag such as `(?i)`
+    must come first, so it does not). Otherwise the entries are simply tried in turn.
+    """
+    if len(regexes) < 2 or any(r.groups for r in regexes):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{r.pattern})" for r in regexes))
+    except re.error:
+        return None
+
+
 def _expand(template: str, match: re.Match[str]) -> str:
     return _REFERENCE.sub(lambda ref: match.group(ref.group(1) or ref.group(2)) or "", template)
 
@@ -36,7 +58,8 @@ class TagFilter:
     pattern: re.Pattern[str] | None = None
     extract: str | None = None
     ignore: tuple[str, ...] = ()
-    ignore_regex: re.Pattern[str] | None = None
+    ignore_regexes: tuple[re.Pattern[str], ...] = ()
+    ignore_prefilter: re.Pattern[str] | None = None
 
     @classmethod
     def compile(
@@ -56,37 +79,33 @@ class TagFilter:
                     f"extract refers to group {missing[0]!r}, which the pattern does not define"
                     f" (named groups: {known})"
                 )
-        parts = []
-        for entry in ignore:
-            if entry.startswith("re:"):
-                parts.append(f"(?:{_compile_regex(entry[3:], 'ignore').pattern})")
-            else:
-                # A glob matches the whole tag: anchor fnmatch's regex (which ends in \Z).
-                parts.append(f"(?:^{fnmatch.translate(entry)})")
-        ignore_regex = _compile_regex("|".join(parts), "ignore") if parts else None
-        return cls(compiled, extract, tuple(ignore), ignore_regex)
+        # Each entry is its own regex, tried in turn. Joined into one alternation they could
+        # clash: two entries defining the same group name, `\1` pointing at another entry's
+        # group, or an inline flag such as `(?i)` no longer at the start.
+        regexes = tuple(_ignore_regex(entry) for entry in ignore)
+        return cls(compiled, extract, tuple(ignore), regexes, _prefilter(regexes))
 
     def _ignored_by(self, tag: str) -> str | None:
-        for entry in self.ignore:
-            if entry.startswith("re:"):
-                if re.search(entry[3:], tag):
-                    return entry
-            elif fnmatch.fnmatchcase(tag, entry):
+        for entry, regex in zip(self.ignore, self.ignore_regexes, strict=True):
+            if regex.search(tag):
                 return entry
-        return None  # pragma: no cover - only called after the combined regex matched
+        return None
 
     def apply(self, candidates: Sequence[Candidate]) -> tuple[list[Keyed], list[Rejection]]:
         kept: list[Keyed] = []
         rejected: list[Rejection] = []
-        pattern, ignore, extract = self.pattern, self.ignore_regex, self.extract
+        pattern, ignore, extract = self.pattern, self.ignore, self.extract
+        prefilter = self.ignore_prefilter
         # `$name` alone (the usual form) needs no template expansion.
         whole = _REFERENCE.fullmatch(extract) if extract else None
         single = (whole.group(1) or whole.group(2)) if whole else None
         for cand in candidates:
             tag = cand.version
-            if ignore is not None and ignore.search(tag) and (hit := self._ignored_by(tag)):
-                rejected.append(Rejection(cand, f"ignored by {hit!r}"))
-                continue
+            if ignore and (prefilter is None or prefilter.search(tag)):
+                hit = self._ignored_by(tag)
+                if hit is not None:
+                    rejected.append(Rejection(cand, f"ignored by {hit!r}"))
+                    continue
             if pattern is None:
                 kept.append(Keyed(tag, cand))
                 continue

@@ -1,7 +1,8 @@
 """Ordering policies: which eligible version is the newest. One method each, `rank`.
 
 Each policy is compiled once (at config load) and then judges lists of tags as a pure
-function. The order of the input never matters: ties are broken by the full tag text.
+function. The order of the input never matters: ties are broken by the compared text, then
+by the tag itself (an `extract` can give two tags the same text: `v1.2.0` and `1.2.0`).
 """
 
 from __future__ import annotations
@@ -74,13 +75,13 @@ class SemverPolicy:
                 )
             else:
                 eligible.append((parsed, item.text, item))
-        # (key, build), then the tag text: a total order, so input order never matters.
+        # (key, build), the text, then the tag: a total order, so input order never matters.
         eligible.sort(key=_semver_sort_key, reverse=True)
         return Ranking(tuple(e[2] for e in eligible), tuple(rejected))
 
 
-def _semver_sort_key(entry: tuple[SemVer, str, Keyed]) -> tuple[SemVer, str]:
-    return entry[0], entry[1]
+def _semver_sort_key(entry: tuple[SemVer, str, Keyed]) -> tuple[SemVer, str, str]:
+    return entry[0], entry[1], entry[2].candidate.version
 
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
@@ -109,7 +110,9 @@ class NumericalPolicy:
                 continue
             number = int(item.text) if item.text.lstrip("+-").isdigit() else float(item.text)
             eligible.append((number, item.text, item))
-        eligible.sort(key=lambda e: (e[0], e[1]), reverse=self.order == "asc")
+        eligible.sort(
+            key=lambda e: (e[0], e[1], e[2].candidate.version), reverse=self.order == "asc"
+        )
         return Ranking(tuple(e[2] for e in eligible), tuple(rejected))
 
 
@@ -154,5 +157,5 @@ class NewestBuildPolicy:
 
     def rank(self, items: Sequence[Keyed]) -> Ranking:
         known = [i for i in items if i.candidate.created is not None]
-        known.sort(key=lambda i: (i.candidate.created, i.text), reverse=True)
+        known.sort(key=lambda i: (i.candidate.created, i.text, i.candidate.version), reverse=True)
         return Ranking(tuple(known))

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import (
@@ -27,7 +29,8 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import HTTPPolicy
 
 from bot.config_schema import RegistrySpec
 from bot.errors import (
@@ -58,6 +61,57 @@ class StaticTokenCredential:
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         del scopes, kwargs
         return AccessToken(self._token, self._expires)
+
+
+class AccessTokenCache(HTTPPolicy[Any, Any]):
+    """Re-use the ACR access token of a repository for that repository's next requests.
+
+    The SDK's challenge policy keeps no token: every request (each tag-list page) is first
+    sent bare, answered 401, exchanged for a token and sent again, three requests for one.
+    This policy sits after it in the pipeline (azure-core's `per_retry_policies`, a
+    supported hook; the SDK is not patched): it remembers the `Authorization` the challenge
+    policy put on a re-send, keyed by repository and API (`/acr/v1` wants metadata_read,
+    `/v2` pull), and puts it on later bare requests of the same key. An expired or
+    insufficient token is answered 401 as before, and the challenge policy's fresh token
+    replaces it. One client lives for one pass, so tokens never outlive it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tokens: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        key = _token_key(urlsplit(request.http_request.url).path)
+        headers = request.http_request.headers
+        if key is not None:
+            with self._lock:
+                if "Authorization" in headers:
+                    self._tokens[key] = headers["Authorization"]
+                elif key in self._tokens:
+                    headers["Authorization"] = self._tokens[key]
+        response: PipelineResponse[Any, Any] = self.next.send(request)
+        return response
+
+
+def _token_key(path: str) -> tuple[str, str] | None:
+    """(api, repository) of a data-plane path; None for token exchanges and the catalog.
+
+    The repository may come %2F-encoded (`/acr/v1/a%2Fb/_tags`) or not (a `Link` to the
+    next page): both name one repository.
+    """
+    parts = unquote(path).split("/")
+    ends: tuple[str, ...]
+    if parts[1:3] == ["acr", "v1"]:
+        api, start, ends = "acr", 3, ("_tags", "_manifests")
+    elif parts[1:2] == ["v2"]:
+        api, start, ends = "v2", 2, ("manifests", "blobs", "tags")
+    else:
+        return None
+    for i in range(start + 1, len(parts)):
+        if parts[i] in ends:
+            return api, "/".join(parts[start:i])
+    return None
 
 
 def _kind_of(path: str) -> str:
@@ -104,11 +158,10 @@ class AcrRegistry:
             retry_backoff_max=5,
             connection_verify=spec.ca_bundle or True,
             raw_request_hook=self._on_request,
+            per_retry_policies=[AccessTokenCache()],
         )
 
     def _on_request(self, request: PipelineRequest[Any]) -> None:
-        from urllib.parse import urlsplit
-
         self._limiter.acquire()
         self.stats.count(_kind_of(urlsplit(request.http_request.url).path))
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.candidate import Candidate
 from bot.config import load_config, parse_config
+from bot.config_schema import Config, EnvironmentSpec
 from bot.errors import ConfigError
+from bot.policies import ModelGates
 from devstack.procs import ROOT
 
 GOOD = """\
@@ -41,8 +45,8 @@ images:
   worker:
     registry: local
     repository: nightshift/worker
-    policy:
-      newestBuild:
+    policy: {newestBuild: }
+    filter: {pattern: '^build-'}
 models:
   iris:
     policy:
@@ -90,6 +94,7 @@ def test_a_good_config_gets_defaults_and_keeps_scalars_as_written() -> None:
     assert config.registries["acr"].url == "https://nightshiftacr.azurecr.io"
     assert config.registries["local"].auth.password_env == "REG_PASSWORD"
     assert config.images["worker"].policy.kind == "newest-build"
+    assert config.images["worker"].max_config_reads == 100
     assert config.environments[1].mode == "pull-request"
     assert config.environments[1].soak == timedelta(hours=1, minutes=30)
     assert config.holds[0].version == "1.10"  # not the float 1.1
@@ -130,11 +135,6 @@ def broken(old: str, new: str) -> str:
             id="bad-ignore-regex",
         ),
         pytest.param(
-            broken("    ignore: [latest]", "    ignore: ['re:(?P<a>x)', 're:(?P<a>y)']"),
-            "cfg.yaml:24: images.model-api.ignore: expected ignore entries that can be combined into one regular expression (invalid ignore regex",  # noqa: E501
-            id="ignore-entries-clash",
-        ),
-        pytest.param(
             broken("    registry: local", "    registry: ghcr"),
             "cfg.yaml:27: images.worker.registry: expected a registry declared under registries (acr, local) (unknown registry 'ghcr')",  # noqa: E501
             id="unknown-registry",
@@ -151,7 +151,7 @@ def broken(old: str, new: str) -> str:
         ),
         pytest.param(
             broken("    minAge: 15m", "    minAge: 15m\n    maxAge: 1d"),
-            "cfg.yaml:26: images.model-api.maxAge: expected one of the keys registry, repository, policy, filter, ignore, minAge (unknown key 'maxAge')",  # noqa: E501
+            "cfg.yaml:26: images.model-api.maxAge: expected one of the keys registry, repository, policy, filter, ignore, minAge, maxConfigReads (unknown key 'maxAge')",  # noqa: E501
             id="unknown-key",
         ),
         pytest.param(
@@ -210,11 +210,19 @@ def broken(old: str, new: str) -> str:
             id="bad-order",
         ),
         pytest.param(
-            broken(
-                "    policy:\n      newestBuild:", "    policy:\n      newestBuild:\n      semver:"
-            ),
+            broken("    policy: {newestBuild: }", "    policy: {newestBuild: , semver: }"),
             "images.worker.policy: expected exactly one of semver, numerical, alphabetical, newestBuild (got 2 keys)",  # noqa: E501
             id="two-policies",
+        ),
+        pytest.param(
+            broken("    filter: {pattern: '^build-'}\n", ""),
+            "cfg.yaml:29: images.worker.policy: expected a filter.pattern with newestBuild on an OCI registry (registry 'local' lists no build times, so the config of every tag would be read; narrow the tags with filter.pattern)",  # noqa: E501
+            id="newest-build-on-oci-needs-a-pattern",
+        ),
+        pytest.param(
+            broken("    minAge: 15m", "    minAge: 15m\n    maxConfigReads: 0"),
+            "cfg.yaml:26: images.model-api.maxConfigReads: expected a whole number of at least 1",
+            id="max-config-reads-zero",
         ),
         pytest.param(
             broken("    type: acr\n", "    type: acr\n    type: oci\n"),
@@ -270,3 +278,56 @@ def test_acr_refuses_basic_auth() -> None:
         match=r"cfg.yaml:6: registries.acr.auth.type: expected anonymous, bearer-token or azure-default-credential for ACR",  # noqa: E501
     ):
         parse_config(text, origin="cfg.yaml")
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda c: c.images.__setitem__("x", None), id="images"),
+        pytest.param(lambda c: c.registries.__setitem__("x", None), id="registries"),
+        pytest.param(lambda c: c.models.pop("iris"), id="models"),
+        pytest.param(lambda c: c.environments[1].gates.__setitem__("x", None), id="env-gates"),
+        pytest.param(lambda c: c.environments[0].gates.clear(), id="env-gates-default"),
+    ],
+)
+def test_the_loaded_config_cannot_be_changed_in_place(mutate: Callable[[Config], None]) -> None:
+    text = broken("    soak: 1h30m", "    soak: 1h30m\n    gates:\n      iris: {}")
+    config = parse_config(text)
+    with pytest.raises((TypeError, AttributeError)):
+        mutate(config)
+    assert set(config.images) == {"model-api", "worker"} and set(config.models) == {"iris"}
+    assert set(config.environments[1].gates) == {"iris"} and not config.environments[0].gates
+
+
+def test_specs_built_by_hand_are_frozen_too() -> None:
+    gates = {"iris": ModelGates()}
+    env = EnvironmentSpec("dev", None, reviewers=["alice"], gates=gates)  # type: ignore[arg-type]
+    gates["other"] = ModelGates()  # the caller's dict is copied, not shared
+    assert set(env.gates) == {"iris"} and env.reviewers == ("alice",)
+    with pytest.raises(TypeError):
+        env.gates["other"] = ModelGates()  # type: ignore[index]
+
+
+def test_ignore_entries_with_the_same_group_name_are_each_applied() -> None:
+    # Each entry is valid alone, so together they are too: they are not one joined regex.
+    text = broken("    ignore: [latest]", "    ignore: ['re:^(?P<a>x)', 're:^(?P<a>y)', latest]")
+    image = parse_config(text).images["model-api"]
+    kept, rejected = image.filter.apply(
+        [Candidate("model-api", t) for t in ("x1", "y1", "latest", "1.2.0")]
+    )
+    assert [k.candidate.version for k in kept] == ["1.2.0"]
+    assert {r.candidate.version: r.reason for r in rejected} == {
+        "x1": "ignored by 're:^(?P<a>x)'",
+        "y1": "ignored by 're:^(?P<a>y)'",
+        "latest": "ignored by 'latest'",
+    }
+
+
+def test_newest_build_without_a_pattern_is_fine_where_the_listing_has_build_times() -> None:
+    text = broken("    filter: {pattern: '^build-'}\n", "").replace(
+        "    registry: local\n    repository: nightshift/worker",
+        "    registry: acr\n    repository: nightshift/worker\n    maxConfigReads: 5",
+    )
+    worker = parse_config(text).images["worker"]
+    assert worker.policy.kind == "newest-build" and worker.filter.pattern is None
+    assert worker.max_config_reads == 5

@@ -13,7 +13,7 @@ import pytest
 from bot.config import parse_config
 from bot.config_schema import Config
 from bot.discover import Discoverer, Discovery
-from bot.errors import RegistryNotFoundError
+from bot.errors import DiscoveryError, RegistryNotFoundError
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
 from devstack.oci_push import push_image, push_index
 from devstack.registry import Registry
@@ -51,6 +51,7 @@ def config_for(
     environments: int = 30,
     kind: str = "oci",
     ca: str | None = None,
+    worker_reads: int = 100,
 ) -> Config:
     envs = "\n".join(
         f"  - name: env{i}\n" + ("    source: newest\n" if i == 0 else f"    from: env{i - 1}\n")
@@ -81,6 +82,7 @@ registries:
     repository: {repos["worker"]}
     policy: {{newestBuild: {{}}}}
     filter: {{pattern: '^build-'}}
+    maxConfigReads: {worker_reads}
   ghost:
     registry: local
     repository: disc-discover/does-not-exist
@@ -153,6 +155,35 @@ def test_filter_extract_and_newest_build(registry: Registry, repos: dict[str, st
     # newest-build on a generic registry reads the config of each filtered candidate (three
     # build-* tags), never of the other seven tags in the listing.
     assert discoverer.stats()["local"]["blob"] == 3
+
+
+def test_the_config_read_cap_fails_the_image_before_any_read(
+    registry: Registry, repos: dict[str, str]
+) -> None:
+    config = config_for(registry.url, repos, environments=1, worker_reads=2)
+    discoverer = Discoverer(config)
+    discovery = discoverer.discover(images=["worker", "model-api"], models=[])
+    with pytest.raises(DiscoveryError) as caught:
+        discoverer.decide_image(discovery, "worker", now=NOW)
+    assert str(caught.value) == (
+        "image worker: deciding needs the image configs of 3 tags, more than"
+        " images.worker.maxConfigReads (2); narrow filter.pattern, or raise maxConfigReads"
+        " in test-promotion.yaml"
+    )
+    assert "blob" not in discoverer.stats()["local"]  # failed before making the requests
+    # The cap is per image: another image of the same pass still decides.
+    assert discoverer.decide_image(discovery, "model-api", now=NOW).chosen is not None
+
+
+def test_an_image_config_without_a_build_time_is_a_clear_error(registry: Registry) -> None:
+    repo = f"disc-discover/{uuid.uuid4().hex[:8]}/undated"
+    push_image(registry.url, repo, "build-1", created=None)
+    config = config_for(registry.url, {"api": repo, "worker": repo}, environments=1)
+    discoverer = Discoverer(config)
+    discovery = discoverer.discover(images=["worker"], models=[])
+    with pytest.raises(DiscoveryError, match="config of build-1 has no build time"):
+        discoverer.decide_image(discovery, "worker", now=NOW)
+    assert discoverer.stats()["local"]["blob"] == 1  # read once, not once per retry
 
 
 def test_a_failed_listing_is_recorded_and_the_others_proceed(

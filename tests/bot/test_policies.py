@@ -6,7 +6,6 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import semantic_version
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -178,6 +177,30 @@ def test_bad_policies_fail_when_compiled(
             ["not-latest", "latest"],
             {"not-latest": "not-latest"},
             id="glob-is-whole-tag",
+        ),
+        pytest.param(
+            None,
+            None,
+            ("re:^(?P<a>rc)-", "re:^(?P<a>dev)-"),
+            ["rc-1", "dev-2", "1.0"],
+            {"1.0": "1.0"},
+            id="ignore-same-group-name",
+        ),
+        pytest.param(
+            None,
+            None,
+            ("re:^(x)-", r"re:^(\w)\1$"),
+            ["x-1", "aa", "ab"],
+            {"ab": "ab"},
+            id="ignore-backreference-is-its-own",
+        ),
+        pytest.param(
+            None,
+            None,
+            ("latest", "re:(?i)^debug"),
+            ["DEBUG-1", "latest", "1.0"],
+            {"1.0": "1.0"},
+            id="ignore-inline-flag-not-first",
         ),
     ],
 )
@@ -459,12 +482,62 @@ ranges = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(versions, min_size=2, max_size=12))
-def test_semver_order_follows_the_spec_precedence(tags: list[str]) -> None:
-    ours = sorted(set(tags), key=lambda t: (parse_semver(t).key, t))  # type: ignore[union-attr]
-    theirs = sorted(set(tags), key=lambda t: (semantic_version.Version(t), t))
-    assert ours == theirs
+build_metadata = st.lists(
+    st.text("0123456789abcXYZ-", min_size=1, max_size=4), min_size=1, max_size=2
+).map(lambda ids: "+" + ".".join(ids))
+spelled_versions = st.builds(
+    lambda prefix, version, build: f"{prefix}{version}{build}",
+    st.sampled_from(["", "v", "V"]),
+    versions,
+    st.one_of(st.just(""), build_metadata),
+)
+
+
+def spec_precedence(a: str, b: str) -> int:
+    """semver 2.0.0 §11, written out as the oracle: -1, 0 or 1 as `a` is lower, equal, higher.
+
+    A `v` prefix is not part of the version, and build metadata (§10) never counts.
+    """
+
+    def split(text: str) -> tuple[list[int], list[str]]:
+        text = text[1:] if text[:1] in ("v", "V") else text
+        core, _, pre = text.split("+", 1)[0].partition("-")
+        return [int(n) for n in core.split(".")], pre.split(".") if pre else []
+
+    (core_a, pre_a), (core_b, pre_b) = split(a), split(b)
+    if core_a != core_b:  # §11.2: major, minor, patch, numerically
+        return -1 if core_a < core_b else 1
+    if not pre_a or not pre_b:  # §11.3: a release ranks above its prereleases
+        return int(not pre_a) - int(not pre_b)
+    for x, y in zip(pre_a, pre_b, strict=False):  # §11.4: identifier by identifier
+        if x == y:
+            continue
+        if x.isdigit() and y.isdigit():
+            return -1 if int(x) < int(y) else 1
+        if x.isdigit() != y.isdigit():  # numeric identifiers rank below alphanumeric ones
+            return -1 if x.isdigit() else 1
+        return -1 if x < y else 1  # ASCII order
+    return (len(pre_a) > len(pre_b)) - (len(pre_a) < len(pre_b))  # more identifiers win
+
+
+@settings(max_examples=500, deadline=None)
+@given(spelled_versions, spelled_versions)
+def test_semver_order_follows_the_spec_precedence(a: str, b: str) -> None:
+    key_a, key_b = parse_semver(a), parse_semver(b)
+    assert key_a is not None and key_b is not None
+    ours = (key_a.key > key_b.key) - (key_a.key < key_b.key)
+    assert ours == spec_precedence(a, b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(versions, st.sampled_from(["", "v"]), build_metadata, build_metadata)
+def test_build_metadata_never_changes_the_pick(
+    version: str, prefix: str, build_a: str, build_b: str
+) -> None:
+    # Versions equal in precedence tie on it; the full tag text then decides, in any order.
+    tags = [f"{prefix}{version}{build_a}", f"{version}{build_b}"]
+    assert parse_semver(tags[0]).key == parse_semver(tags[1]).key  # type: ignore[union-attr]
+    assert best("semver", tags, prereleases=True) == best("semver", tags[::-1], prereleases=True)
 
 
 @settings(max_examples=400, deadline=None)
@@ -513,23 +586,86 @@ def test_filter_and_extract_never_pick_an_excluded_tag(tags: list[str], rnd: ran
     ) == set(tags)
 
 
-@settings(max_examples=200, deadline=None)
+ORDER_FILTERS = {
+    "none": TagFilter(),
+    # Extracts make ties: v1.0.0 and 1.0.0 both order as 1.0.0, main-5-ab and main-5-cd as 5.
+    "semver-extract": TagFilter.compile(r"^v?(?P<v>[0-9].*)$", "$v", ("*-debug", "re:^sha-")),
+    "number-extract": TagFilter.compile(r"^main-(?P<ts>[0-9]+)-", "$ts", ("latest",)),
+}
+timed_tags = st.lists(
+    st.tuples(
+        # Small pools, so that equal keys (`v1.2.0` and `1.2.0`) and equal times are common.
+        st.builds(
+            lambda prefix, minor, pre: f"{prefix}1.{minor}.0{pre}",
+            st.sampled_from(["", "v"]),
+            st.integers(0, 2),
+            st.sampled_from(["", "-rc.1", "-debug"]),
+        )
+        | st.sampled_from(["latest", "main", "sha-abc123", "10", "9"])
+        | st.builds(
+            lambda n, h: f"main-{n}-{h}", st.integers(0, 3), st.sampled_from(["ab", "cd", "ef"])
+        ),
+        # Minutes before NOW, from a small set so equal build times (ties) are common.
+        st.sampled_from([0, 30, 90, 600, 6000]),
+    ),
+    min_size=1,
+    max_size=25,
+    unique_by=lambda item: item[0],
+)
+
+
+@settings(max_examples=300, deadline=None)
 @given(
-    tags_st,
+    timed_tags,
     st.randoms(use_true_random=False),
-    st.sampled_from(["semver", "numerical", "alphabetical"]),
+    st.sampled_from(["semver", "numerical", "alphabetical", "newest-build"]),
+    st.sampled_from(sorted(ORDER_FILTERS)),
+    st.sampled_from([timedelta(0), timedelta(hours=1)]),
 )
 def test_decision_does_not_depend_on_input_order(
-    tags: list[str], rnd: random.Random, kind: str
+    tags: list[tuple[str, int]],
+    rnd: random.Random,
+    kind: str,
+    filter_name: str,
+    min_age: timedelta,
 ) -> None:
     spec = image_spec(
-        policy=compile_policy(kind, prereleases=True) if kind == "semver" else compile_policy(kind)
+        policy=compile_policy(kind, prereleases=True) if kind == "semver" else compile_policy(kind),
+        filter=ORDER_FILTERS[filter_name],
+        min_age=min_age,
     )
-    shuffled = list(tags)
+    listed = [
+        Candidate("model-api", tag, created=NOW - timedelta(minutes=ago)) for tag, ago in tags
+    ]
+    shuffled = list(listed)
     rnd.shuffle(shuffled)
-    first = decide_image(spec, cands(*tags, artifact="model-api"), now=NOW)
-    second = decide_image(spec, cands(*shuffled, artifact="model-api"), now=NOW)
+    first = decide_image(spec, listed, now=NOW)
+    second = decide_image(spec, shuffled, now=NOW)
     assert first.chosen == second.chosen
+    assert first.reason == second.reason
     assert sorted((r.candidate.version, r.reason) for r in first.rejected) == sorted(
         (r.candidate.version, r.reason) for r in second.rejected
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "tag_filter", "tags"),
+    [
+        pytest.param("semver", ORDER_FILTERS["semver-extract"], ["v1.1.0", "1.1.0"], id="semver"),
+        pytest.param(
+            "numerical", ORDER_FILTERS["number-extract"], ["main-5-ab", "main-5-cd"], id="numerical"
+        ),
+        pytest.param(
+            "newest-build", ORDER_FILTERS["number-extract"], ["main-5-ab", "main-5-cd"], id="newest"
+        ),
+    ],
+)
+def test_tags_with_the_same_extract_tie_on_the_tag(
+    kind: str, tag_filter: TagFilter, tags: list[str]
+) -> None:
+    spec = image_spec(policy=compile_policy(kind), filter=tag_filter)
+    picks = {
+        decide_image(spec, [Candidate("model-api", t, created=NOW) for t in order], now=NOW)
+        for order in (tags, tags[::-1])
+    }
+    assert len({p.chosen.version for p in picks if p.chosen}) == 1
