@@ -159,3 +159,101 @@ def run_argv(
         options += ["--volume", f"{source}:{target}"]
     command = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     return buildah.argv("run", *options, container, "--", *command)
+
+
+@dataclass(frozen=True)
+class PathState:
+    """What a write leaves on a path: its type and mode, owner, size and modification time.
+
+    A directory's mtime moves when an entry is made or removed in it, so even a file that was
+    written and deleted again shows up as a change to its folder.
+    """
+
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> PathState:
+        st = path.lstat()
+        return cls(st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
+
+
+def snapshot(rootfs: Path) -> dict[str, PathState]:
+    """Every path in a container's root filesystem, keyed as the container sees it ("/tmp/x").
+
+    Links are recorded, never followed. With vfs storage `buildah mount` is a plain folder and
+    the run's own mounts (/proc, volumes) live in its private namespace, so this sees the
+    container's layer alone.
+    """
+    states = {"/": PathState.of(rootfs)}
+    for folder, dirs, files in os.walk(rootfs):
+        for name in (*dirs, *files):
+            path = Path(folder) / name
+            states["/" + path.relative_to(rootfs).as_posix()] = PathState.of(path)
+    return states
+
+
+def changes(before: dict[str, PathState], after: dict[str, PathState]) -> dict[str, str]:
+    """Each path that differs between two snapshots: "added", "removed" or "changed"."""
+    found: dict[str, str] = {}
+    for path in sorted(before.keys() | after.keys()):
+        if path not in before:
+            found[path] = "added"
+        elif path not in after:
+            found[path] = "removed"
+        elif before[path] != after[path]:
+            found[path] = "changed"
+    return found
+
+
+def outside(path: str, folders: tuple[str, ...]) -> bool:
+    return not any(path == folder or path.startswith(folder + "/") for folder in folders)
+
+
+@dataclass(frozen=True)
+class HostProcess:
+    """A process as /proc shows it: the container's processes are host processes under chroot."""
+
+    pid: int
+    argv: tuple[str, ...]
+    uids: tuple[int, ...]  # real, effective, saved, filesystem
+    gids: tuple[int, ...]
+
+
+def _read_process(pid: int) -> HostProcess:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    return HostProcess(
+        pid,
+        tuple(arg for arg in argv if arg),
+        tuple(int(n) for n in fields["Uid"].split()),
+        tuple(int(n) for n in fields["Gid"].split()),
+    )
+
+
+def descendants(pid: int) -> list[HostProcess]:
+    """Every live process below `pid` (children, their children, ...)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name (field 2) may hold spaces and parentheses: split after it.
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # exited while we looked
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[HostProcess] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        try:
+            found.append(_read_process(child))
+        except (OSError, KeyError):
+            continue
+        todo.extend(children.get(child, []))
+    return found

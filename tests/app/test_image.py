@@ -3,11 +3,15 @@ built with buildah that really serves.
 
 The build runs on a python3.11 base assembled here from Debian packages (see images.py),
 with vfs storage and chroot isolation; the image runs under `buildah run` with its own
-entrypoint, user and environment, and answers ready and predict on loopback.
+entrypoint, user and environment, and answers ready and predict on loopback. Its processes
+are the host's (chroot shares the PID namespace) and its root filesystem is a plain folder
+(vfs), so the test reads their uids from /proc and compares the folder before and after
+serving: the image must run as 10001 and write nothing outside /tmp and /models.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +23,17 @@ import pytest
 import requests
 
 from devstack.procs import ROOT, Service, free_port, require_binary, spawn, wait_until
-from tests.app.images import Buildah, build_serving_image, python_base_image, run_argv
+from tests.app.images import (
+    Buildah,
+    PathState,
+    build_serving_image,
+    changes,
+    descendants,
+    outside,
+    python_base_image,
+    run_argv,
+    snapshot,
+)
 from tests.app.models import ModelFolder, write_model_folder
 
 IMAGE = "localhost/nightshift/model-api:test"
@@ -151,6 +165,40 @@ def test_each_shipped_image_is_non_root_and_labelled(target: str) -> None:
         assert f"org.opencontainers.image.{key}=" in labels, (target, key)
 
 
+def test_the_filesystem_comparison_sees_every_kind_of_write(tmp_path: Path) -> None:
+    """Guards the served-image check below without an image: the writes it must catch."""
+    rootfs = tmp_path / "rootfs"
+    for folder in ("app", "etc", "home", "tmp"):
+        (rootfs / folder).mkdir(parents=True)
+    (rootfs / "etc" / "conf").write_text("a")
+    (rootfs / "etc" / "link").symlink_to("conf")
+    for path in (*rootfs.rglob("*"), rootfs):
+        os.utime(path, ns=(10**18, 10**18), follow_symlinks=False)  # any write moves mtime
+    before = snapshot(rootfs)
+    assert set(before) == {"/", "/app", "/etc", "/etc/conf", "/etc/link", "/home", "/tmp"}
+    (rootfs / "tmp" / "metrics.db").write_text("allowed")
+    (rootfs / "app" / "gone").write_text("written, then deleted")
+    (rootfs / "app" / "gone").unlink()
+    (rootfs / "etc" / "conf").write_text("b")  # same size: only the mtime tells
+    (rootfs / "home").chmod(0o777)
+    (rootfs / "etc" / "link").unlink()
+    changed = changes(before, snapshot(rootfs))
+    assert changed == {
+        "/app": "changed",
+        "/etc": "changed",
+        "/etc/conf": "changed",
+        "/etc/link": "removed",
+        "/home": "changed",
+        "/tmp": "changed",
+        "/tmp/metrics.db": "added",
+    }
+    assert [path for path in changed if outside(path, ("/tmp", "/models"))] == [
+        "/app", "/etc", "/etc/conf", "/etc/link", "/home",
+    ]  # fmt: skip
+    assert not outside("/models/model.onnx", ("/tmp", "/models"))
+    assert outside("/tmpfoo", ("/tmp",))
+
+
 @pytest.fixture(scope="module")
 def buildah() -> Buildah:
     require_binary("debootstrap", "apt-get install debootstrap", extra_dirs=(Path("/usr/sbin"),))
@@ -170,10 +218,34 @@ def model_volume(tmp_path_factory: pytest.TempPathFactory) -> ModelFolder:
     return folder
 
 
+@dataclass(frozen=True)
+class Container:
+    """A working container of the image and its root filesystem as it was before serving."""
+
+    id: str
+    rootfs: Path
+    before: dict[str, PathState]
+
+
 @pytest.fixture
-def served(buildah: Buildah, image: str, model_volume: ModelFolder) -> Iterator[Service]:
+def container(buildah: Buildah, image: str) -> Iterator[Container]:
     config = buildah.inspect(image)["OCIv1"]["config"]
     container = buildah("from", "--pull-never", image).strip()
+    try:
+        # A first `buildah run` sets up its own mount points (/run/.containerenv): that is the
+        # runner's doing, not the image's, so the baseline is taken after one.
+        buildah("run", "--isolation", "chroot", "--user", config["User"], container, "--", "true")
+        rootfs = Path(buildah("mount", container).strip())
+        yield Container(container, rootfs, snapshot(rootfs))
+    finally:
+        subprocess.run(buildah.argv("rm", container), capture_output=True, check=False)
+
+
+@pytest.fixture
+def served(
+    buildah: Buildah, image: str, container: Container, model_volume: ModelFolder
+) -> Iterator[Service]:
+    config = buildah.inspect(image)["OCIv1"]["config"]
     port = free_port()
     env = {
         "HOST": "127.0.0.1",  # chroot isolation shares the host network: stay on loopback
@@ -183,14 +255,9 @@ def served(buildah: Buildah, image: str, model_volume: ModelFolder) -> Iterator[
         "MODEL_SHA256": model_volume.sha256,
         "WEB_CONCURRENCY": "2",
     }
-    argv = run_argv(buildah, container, config, env, {model_volume.path: "/models:ro"})
+    argv = run_argv(buildah, container.id, config, env, {model_volume.path: "/models:ro"})
     proc = spawn(argv)
     service = Service(name="image", url=f"http://127.0.0.1:{port}", proc=proc)
-
-    def remove_container() -> None:
-        subprocess.run(buildah.argv("rm", container), capture_output=True, check=False)
-
-    service.cleanup.append(remove_container)
     try:
         wait_until(
             lambda: requests.get(f"{service.url}/v2/health/ready", timeout=2).ok,
@@ -215,8 +282,18 @@ def test_image_labels_user_and_entrypoint(buildah: Buildah, image: str) -> None:
     assert "MODEL_DIR=/models" in config["Env"]
 
 
+IMAGE_USER = 10001
+# The image's promise (issue 3): it writes only here. /models is the init container's volume.
+WRITABLE = ("/tmp", "/models")
+# `buildah run` itself, as root and outside the chroot, refreshes its /run/.containerenv mount
+# point on every run, which moves /run's mtime; the image's user could not (root's, 0755).
+RUNNER_CHANGES = {"/run": "changed"}
+
+
 @pytest.mark.slow
-def test_built_image_serves_ready_and_predict(served: Service, model_volume: ModelFolder) -> None:
+def test_built_image_serves_as_its_user_and_writes_only_tmp_and_models(
+    served: Service, container: Container, model_volume: ModelFolder
+) -> None:
     ready = requests.get(f"{served.url}/v2/health/ready", timeout=5)
     assert ready.json() == {"ready": True}
     response = requests.post(
@@ -228,3 +305,36 @@ def test_built_image_serves_ready_and_predict(served: Service, model_volume: Mod
     assert response.json()["model"]["sha256"] == model_volume.sha256
     version = requests.get(f"{served.url}/version", timeout=5).json()
     assert (version["version"], version["revision"]) == ("1.2.3", BUILD_ARGS["REVISION"])
+    metrics = requests.get(f"{served.url}/metrics", timeout=5)
+    assert metrics.status_code == 200
+    assert f'sha256="{model_volume.sha256}"' in metrics.text
+
+    # Every process inside the chroot runs as the image's user; only buildah's runtime,
+    # which sets the chroot up from outside, is root.
+    assert served.proc is not None
+    inside = [p for p in descendants(served.proc.pid) if p.argv[:1] != ("buildah-chroot-runtime",)]
+    # buildah-chroot-exec, which execs the entrypoint, names gunicorn in its argv too.
+    gunicorns = [
+        p
+        for p in inside
+        if p.argv and "gunicorn" in " ".join(p.argv) and "buildah" not in p.argv[0]
+    ]
+    assert len(gunicorns) >= 3, inside  # the master and WEB_CONCURRENCY=2 workers
+    everyone = (IMAGE_USER,) * 4  # real, effective, saved and filesystem ids
+    users = [(p.argv[:1], p.uids, p.gids) for p in inside]
+    assert {(p.uids, p.gids) for p in inside} == {(everyone, everyone)}, users
+
+    # What serving wrote, including on shutdown, compared with the image as it started.
+    served.terminate()
+    after = snapshot(container.rootfs)
+    changed = changes(container.before, after)
+    stray = {
+        path: kind
+        for path, kind in changed.items()
+        if outside(path, WRITABLE) and RUNNER_CHANGES.get(path) != kind
+    }
+    assert stray == {}, f"the image wrote outside {WRITABLE}: {stray}"
+    # Guards the comparison: serving did write, as the image's user, where it may.
+    added = [path for path, kind in changed.items() if kind == "added"]
+    assert any(path.startswith("/tmp/prometheus/") for path in added), changed
+    assert {(after[path].uid, after[path].gid) for path in added} == {(IMAGE_USER, IMAGE_USER)}
