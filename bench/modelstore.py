@@ -28,9 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 # Run as a script, this file's folder comes first on sys.path and its own name would
-# shadow the `modelstore` package; the packages come from the repo root (PYTHONPATH=.).
+# shadow the `modelstore` package: the repo root takes its place (PYTHONPATH=. optional).
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 CONCURRENCY = 4  # modelstore.backends.blob.Budget().concurrency
 CONTAINER = "bench"

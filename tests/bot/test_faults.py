@@ -14,18 +14,13 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from bot.registries.transport import MAX_RETRY_AFTER
 from bot.report import PassReport
 from bot.run import PassOptions, github_provider, run_pass
-from devstack.azurite import Azurite
-from devstack.estate import Estate, git, new_estate, person_env
-from devstack.githttp import GitOrigin
-from devstack.github_fake import GitHubFake
-from devstack.registry import Registry
+from devstack.estate import Estate, git, person_env
 
 T0 = datetime.now(UTC).replace(microsecond=0)
 TIMEOUT_S = 0.5
@@ -33,27 +28,6 @@ RETRIES = 1
 # The per-request budget the config gives the slow registry: every attempt waits out its
 # timeout; between attempts the backoff waits at most 5 s (bot/registries/transport.py).
 SLOW_BUDGET_S = TIMEOUT_S * (RETRIES + 1) + RETRIES * min(5.0, MAX_RETRY_AFTER)
-
-
-@pytest.fixture
-def estate(
-    registry: Registry,
-    azurite: Azurite,
-    git_origin: GitOrigin,
-    forge: GitHubFake,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Estate]:
-    """As tests/bot/test_run.py's: one image and one model at 1.0.0 in every environment."""
-    estate = new_estate(registry, azurite, git_origin, forge, tmp_path)
-    estate.push_image("1.0.0")
-    estate.publish_model("1.0.0", seed=1)
-    estate.seed("1.0.0", "1.0.0")
-    for key, value in estate.bot_env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("GITHUB_API_URL", raising=False)
-    yield estate
-    forge.clear_faults()
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ one artifact or environment leave the rest going through.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -24,33 +23,9 @@ from bot.pr import PullRequestProvider
 from bot.report import PassReport
 from bot.run import PassOptions, github_provider, run_pass
 from bot.write import ProviderFactory
-from devstack.azurite import Azurite
-from devstack.estate import Estate, git, new_estate, person_env
-from devstack.githttp import GitOrigin
-from devstack.github_fake import GitHubFake
-from devstack.registry import Registry
+from devstack.estate import Estate, git, person_env
 
 T0 = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-def estate(
-    registry: Registry,
-    azurite: Azurite,
-    git_origin: GitOrigin,
-    forge: GitHubFake,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Estate]:
-    estate = new_estate(registry, azurite, git_origin, forge, tmp_path)
-    estate.push_image("1.0.0")
-    estate.publish_model("1.0.0", seed=1)
-    estate.seed("1.0.0", "1.0.0")
-    for key, value in estate.bot_env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("GITHUB_API_URL", raising=False)
-    yield estate
-    forge.clear_faults()  # the forge is shared by the session
 
 
 def bot_pass(
