@@ -85,3 +85,23 @@ def test_modelstore_publish_accepts_what_train_writes(
     assert card["metrics"] == json.loads((out / "metrics.json").read_text())
     assert card["sha256"] == hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest()
     assert [o["name"] for o in card["outputs"]] == ["label", "probabilities"]
+
+
+def test_the_example_passes_every_gate_the_shipped_config_sets(
+    trained: tuple[Path, Path],
+) -> None:
+    """The data scientist's guide publishes this model: the shipped promotion.yaml must let
+    it through dev, staging and prod, or the documented path dead-ends at the first gate."""
+    from bot.config import load_config
+    from bot.policies.gates import ModelGates
+
+    metrics = json.loads((trained[0] / "metrics.json").read_text())
+    config = load_config(ROOT / "environments" / "promotion.yaml")
+    model = config.models["iris"]
+    checked = []
+    for env in config.environments:
+        gates = model.gates.merged(env.gates.get("iris", ModelGates()))
+        assert gates.thresholds, f"{env.name}: the shipped config gates iris on its metrics"
+        assert gates.failures(metrics, None) == [], (env.name, metrics)
+        checked.append(env.name)
+    assert checked == ["dev", "staging", "prod"]
