@@ -92,7 +92,13 @@ def _parser() -> argparse.ArgumentParser:
             help="clone from this URL when --repo is not a checkout ($NIGHTSHIFT_REPO_URL)",
         )
 
+    plan_description = """\
+Shows what a pass would change, and why. It fetches, then plans on the remote branch as
+fetched, and never moves your branch, HEAD or files: local commits that are not pushed
+yet are not part of the plan. With uncommitted changes it plans on the working tree as is.
+"""
     p = sub.add_parser("plan", help="show what would change, and why", epilog=EPILOG,
+                       description=plan_description,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     common(p)
     with_url(p)
@@ -102,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     common(p)
     with_url(p)
     p.add_argument("--dry-run", action="store_true",
-                   help="edit and gate, but commit, push and open nothing")  # fmt: skip
+                   help="edit and gate, but commit, push and open nothing; like plan, "
+                   "it plans on the fetched remote branch and moves nothing")  # fmt: skip
     _with_now(p)
     p = sub.add_parser(
         "serve",
