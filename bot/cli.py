@@ -7,7 +7,8 @@ traceback.
 `plan` and `run` also take a hidden `--now ISO8601` (e.g. `--now 2030-01-31T02:30:00Z`):
 the pass judges soak and minimum age as if it were that time. It exists for the demo
 (`./scripts/demo`) and the end-to-end tests, which show "a day later" without waiting a day;
-it is left out of `--help` because a real pass must use the real clock.
+it is left out of `--help` because a real pass must use the real clock, and a `run` that
+writes takes it only with NIGHTSHIFT_ALLOW_NOW=1 in its environment.
 """
 
 from __future__ import annotations
@@ -205,11 +206,30 @@ def _checkout_or_url(repo: Path, url: str | None) -> None:
     )
 
 
+ALLOW_NOW = "NIGHTSHIFT_ALLOW_NOW"
+
+
+def _clock_override_allowed(args: argparse.Namespace) -> None:
+    """A writing `run --now` must be asked for twice: the flag, and $NIGHTSHIFT_ALLOW_NOW=1.
+
+    With a clock set ahead a pass promotes versions that have not soaked, so a stray
+    `--now` pasted from the demo into a real pass is refused. `plan` and `--dry-run` write
+    nothing and take it freely; the demo and the end-to-end tests set the variable.
+    """
+    writing = args.command == "run" and not getattr(args, "dry_run", False)
+    if args.now is not None and writing and os.environ.get(ALLOW_NOW) != "1":
+        raise ConfigError(
+            "--now on a run that writes would judge soak and minimum age by a clock that is"
+            f" not the real one; it is for demos and tests: set {ALLOW_NOW}=1 to use it"
+        )
+
+
 def _plan_or_run(args: argparse.Namespace) -> int:
     from bot.report import render_table, to_json
     from bot.run import PassOptions, run_pass
 
     _checkout_or_url(args.repo.resolve(), args.url)
+    _clock_override_allowed(args)
     options = PassOptions(
         repo=args.repo.resolve(),
         url=args.url,

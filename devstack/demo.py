@@ -114,7 +114,7 @@ def summary(demo: Demo, estate: Estate, pr: dict[str, Any], keep_running: bool) 
         forge {api}/pulls | python -m json.tool | less
         forge -X PUT {api}/pulls/{pr["number"]}/merge -d '{{}}'
     - let three days pass for the bot: prod gets its PR
-        python -m bot run --repo {demo.bot_checkout} --now {later}
+        NIGHTSHIFT_ALLOW_NOW=1 python -m bot run --repo {demo.bot_checkout} --now {later}
     - roll dev back by hand, as an operator; the bot will not undo it
         cd {demo.clone} && git pull -q && \\
         python -m bot pin dev --image {old} --commit && git push -q

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from devstack.azurite import start_azurite
-from devstack.estate import PERSON, Estate, git
+from devstack.estate import PERSON, Estate, clock_env, git
 from devstack.githttp import start_git_origin
 from devstack.github_fake import spawn_github_fake
 from devstack.procs import Service, free_port, spawn, wait_until
@@ -174,7 +174,8 @@ def bot(demo: Demo, estate: Estate, *args: str, now: datetime | None = None) -> 
     echo(["python", *argv[1:]])
     result = subprocess.run(
         argv,
-        env=estate.bot_process_env(demo.workdir / "bot-home"),
+        # --now (a later clock, to show soak passing) is only taken with this set.
+        env={**estate.bot_process_env(demo.workdir / "bot-home"), **clock_env(now)},
         cwd=demo.workdir,
         timeout=300,
         check=False,

@@ -108,6 +108,12 @@ def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
     return result.stdout.strip()
 
 
+def clock_env(now: datetime | None) -> dict[str, str]:
+    """What a `python -m bot run --now T` needs besides the flag: the bot refuses a writing
+    pass on a clock that is not the real one unless NIGHTSHIFT_ALLOW_NOW=1 says it is meant."""
+    return {"NIGHTSHIFT_ALLOW_NOW": "1"} if now is not None else {}
+
+
 def person_env() -> dict[str, str]:
     name, email = PERSON
     return {

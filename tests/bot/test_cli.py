@@ -282,3 +282,55 @@ def test_status_and_pin_follow_an_environment_at_a_configured_path(tmp_path: Pat
     assert dev_image["commit"] == head[0] and dev_image["by_bot"] is False
     # `pin --help` no longer claims the folder is always environments/ENV.
     assert "path:" in bot("pin", "--help").stdout
+
+
+def test_a_writing_run_refuses_now_unless_the_environment_allows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run --now` pasted from the demo into a real pass would skip soak: it exits 2."""
+    monkeypatch.delenv("NIGHTSHIFT_ALLOW_NOW", raising=False)
+    repo = kustomize_repo(tmp_path, with_config=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+    result = bot("run", "--repo", str(repo), "--now", "2030-01-31T02:30:00Z")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "set NIGHTSHIFT_ALLOW_NOW=1" in result.stderr
+    assert (
+        subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
+        == head
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "refused"),
+    [
+        pytest.param(["run", "--now", "2030-01-31T02:30:00Z"], {}, True, id="run"),
+        pytest.param(
+            ["run", "--now", "2030-01-31T02:30:00Z"], {"NIGHTSHIFT_ALLOW_NOW": "1"}, False,
+            id="run-allowed",
+        ),
+        pytest.param(["run", "--dry-run", "--now", "2030-01-31T02:30:00Z"], {}, False,
+                     id="dry-run"),
+        pytest.param(["plan", "--now", "2030-01-31T02:30:00Z"], {}, False, id="plan"),
+        pytest.param(["run"], {}, False, id="real-clock"),
+    ],
+)  # fmt: skip
+def test_only_a_writing_run_on_another_clock_needs_the_allowance(
+    argv: list[str], env: dict[str, str], refused: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import _clock_override_allowed, _parser
+    from bot.errors import ConfigError
+
+    monkeypatch.delenv("NIGHTSHIFT_ALLOW_NOW", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    args = _parser().parse_args(argv)
+    if refused:
+        with pytest.raises(ConfigError, match="NIGHTSHIFT_ALLOW_NOW"):
+            _clock_override_allowed(args)
+    else:
+        _clock_override_allowed(args)

@@ -24,7 +24,7 @@ import requests
 import yaml
 
 from devstack.azurite import Azurite
-from devstack.estate import SEED_SOURCE, Estate, git, new_estate, person_env
+from devstack.estate import SEED_SOURCE, Estate, clock_env, git, new_estate, person_env
 from devstack.githttp import GitOrigin
 from devstack.github_fake import GitHubFake
 from devstack.registry import Registry
@@ -49,7 +49,7 @@ class Story:
             argv += ["--now", now.isoformat()]
         return subprocess.run(
             argv,
-            env=self.estate.bot_process_env(self.home),
+            env={**self.estate.bot_process_env(self.home), **clock_env(now)},
             capture_output=True,
             text=True,
             timeout=180,
