@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import requests
+import urllib3
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import (
     AzureError,
@@ -49,6 +51,7 @@ from bot.registries.base import (
     parse_created,
     pick_platform,
 )
+from bot.registries.transport import describe_network_error
 
 
 class StaticTokenCredential:
@@ -182,7 +185,8 @@ class AcrRegistry:
             raise RegistryNotFoundError(f"registry {self.name}: {what}: not found") from None
         except (ServiceRequestError, ServiceResponseError) as err:
             raise RegistryUnavailableError(
-                f"registry {self.name}: {what}: {type(err).__name__}"
+                f"registry {self.name}: {what}: {self._network_detail(err)}"
+                f" after {self.spec.retries + 1} attempts"
             ) from None
         except HttpResponseError as err:
             if err.status_code in (429, 500, 502, 503, 504):
@@ -193,6 +197,18 @@ class AcrRegistry:
             raise RegistryError(f"registry {self.name}: {what}: HTTP {err.status_code}") from None
         except AzureError as err:
             raise RegistryError(f"registry {self.name}: {what}: {type(err).__name__}") from None
+
+    def _network_detail(self, err: ServiceRequestError | ServiceResponseError) -> str:
+        """The transport's own failure (azure-core wraps the requests exception), in words."""
+        inner = err.inner_exception
+        if isinstance(inner, requests.RequestException | urllib3.exceptions.HTTPError):
+            return describe_network_error(inner, self.spec.timeout)
+        sent = (
+            "could not send the request"
+            if isinstance(err, ServiceRequestError)
+            else ("no usable answer")
+        )
+        return f"{sent} ({type(err).__name__})"
 
     def list_tags(self, repository: str) -> TagListing:
         from azure.containerregistry import ArtifactTagOrder

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import requests
+import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from bot.errors import RegistryUnavailableError
@@ -142,7 +143,7 @@ class Transport:
                 verify=self.verify,
             )
         except (requests.ConnectionError, requests.Timeout) as err:
-            raise _Retryable(type(err).__name__) from None
+            raise _Retryable(describe_network_error(err, self.timeout)) from None
         if response.status_code in RETRY_STATUSES:
             response.close()
             raise _Retryable(
@@ -153,6 +154,30 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+
+
+def describe_network_error(err: BaseException, timeout: float) -> str:
+    """What went wrong on the wire, in words an operator can act on, with the class name
+    kept for searching logs (`ReadTimeout`). Never the exception's text: it can carry
+    request details, and urllib3's object reprs say nothing useful.
+
+    `err` is a requests exception (our own transport) or the urllib3 one that azure-core
+    keeps as `inner_exception` (the ACR client).
+    """
+    name = type(err).__name__
+    # Order matters: urllib3's NewConnectionError (refused, unresolved) is a subclass of
+    # ConnectTimeoutError, and requests' ConnectTimeout is both a ConnectionError and a
+    # Timeout.
+    refused = urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError
+    if isinstance(err, refused):
+        return f"connection refused, reset or name not resolved ({name})"
+    if isinstance(err, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
+        return f"could not connect within {timeout:g} s ({name})"
+    if isinstance(err, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
+        return f"connected, but no answer within {timeout:g} s ({name})"
+    if isinstance(err, requests.exceptions.SSLError | urllib3.exceptions.SSLError):
+        return f"TLS handshake failed: check the CA bundle or the certificate ({name})"
+    return f"connection refused, reset or name not resolved ({name})"
 
 
 def _safe(url: str) -> str:

@@ -225,3 +225,50 @@ def test_plain_http_endpoint(registry: Registry, repo: tuple[str, dict[str, Push
     with start_acr_emulator(registry.url, tls=False) as plain:
         client = AcrRegistry(acr_spec(plain, page_size=100))
         assert len(client.list_tags(repo[0]).tags) == 13
+
+
+def test_an_unreachable_acr_says_so_in_words() -> None:
+    from devstack.procs import free_port
+
+    spec = RegistrySpec(name="acr", kind="acr", url=f"http://127.0.0.1:{free_port()}", retries=0)
+    with pytest.raises(
+        RegistryUnavailableError,
+        match=r"registry acr: .*connection refused, reset or name not resolved"
+        r" \(NewConnectionError\) after 1 attempts$",
+    ):
+        AcrRegistry(spec, credential=None).list_tags("any/repo")
+
+
+def test_an_acr_that_never_answers_names_the_timeout() -> None:
+    """A server that accepts and stays silent: the read timeout, not a bare class name."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        spec = RegistrySpec(name="acr", kind="acr", url=url, timeout=0.5, retries=0)
+        with pytest.raises(
+            RegistryUnavailableError,
+            match=r"connected, but no answer within 0.5 s \(ReadTimeout\) after 1 attempts$",
+        ):
+            AcrRegistry(spec, credential=None).list_tags("any/repo")
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        server.close()

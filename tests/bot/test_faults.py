@@ -139,6 +139,7 @@ def test_a_registry_that_never_answers_skips_its_image_and_the_rest_proceeds(
     dev = next(e for e in report.environments if e.plan.environment == "dev")
     [skip] = [s for s in dev.plan.skips if s.artifact.name == "sidecar"]
     assert "timeout" in skip.reason.lower(), skip.reason
+    assert f"no answer within {TIMEOUT_S:g} s (ReadTimeout)" in errors[0], errors[0]
     # model-api and iris, from the working registry and store, still moved in dev.
     assert dev.outcome == "pushed", dev
     moved = {(b.artifact.kind, b.artifact.name, b.new.value) for b in dev.plan.bumps}
