@@ -21,6 +21,7 @@ from bot.registries.acr import AcrRegistry, StaticTokenCredential
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
 from devstack.oci_push import PushedImage, push_image, push_index
 from devstack.registry import Registry
+from devstack.silent import silent_server
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 AAD_TOKEN = "entra-id-access-token-for-tests"
@@ -241,34 +242,10 @@ def test_an_unreachable_acr_says_so_in_words() -> None:
 
 def test_an_acr_that_never_answers_names_the_timeout() -> None:
     """A server that accepts and stays silent: the read timeout, not a bare class name."""
-    import socket
-    import threading
-
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.getsockname()[1]}"
-        spec = RegistrySpec(name="acr", kind="acr", url=url, timeout=0.5, retries=0)
+    with silent_server() as silent:
+        spec = RegistrySpec(name="acr", kind="acr", url=silent.url, timeout=0.5, retries=0)
         with pytest.raises(
             RegistryUnavailableError,
             match=r"connected, but no answer within 0.5 s \(ReadTimeout\) after 1 attempts$",
         ):
             AcrRegistry(spec, credential=None).list_tags("any/repo")
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for conn in held:
-            conn.close()
-        server.close()

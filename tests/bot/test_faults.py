@@ -9,7 +9,6 @@ the others proceed, exit 1).
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from bot.registries.transport import MAX_RETRY_AFTER
 from bot.report import PassReport
 from bot.run import PassOptions, github_provider, run_pass
 from devstack.estate import Estate, git, person_env
+from devstack.silent import silent_server
 
 T0 = datetime.now(UTC).replace(microsecond=0)
 TIMEOUT_S = 0.5
@@ -32,39 +32,10 @@ SLOW_BUDGET_S = TIMEOUT_S * (RETRIES + 1) + RETRIES * min(5.0, MAX_RETRY_AFTER)
 
 @pytest.fixture
 def silent_registry() -> Iterator[str]:
-    """A TCP server on loopback that accepts every connection and never sends a byte.
-
-    Bounded: the accept loop polls a stop flag, and at the end of the test the listening
-    socket and every held connection are closed and the thread is joined.
-    """
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.1)
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            held.append(conn)  # read nothing, answer nothing
-
-    thread = threading.Thread(target=accept, name="silent-registry", daemon=True)
-    thread.start()
-    host, port = server.getsockname()[:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.close()
-        for conn in held:
-            conn.close()
-        assert not thread.is_alive()
-    assert held, "the pass never reached the silent registry"
+    """A registry that accepts every connection and never answers (devstack.silent)."""
+    with silent_server() as silent:
+        yield silent.url
+    assert silent.connections, "the pass never reached the silent registry"
 
 
 def add_slow_sidecar(estate: Estate, url: str) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 
 from devstack.azurite import ACCOUNT, Azurite
 from devstack.procs import free_port
+from devstack.silent import silent_server
 from modelstore.backends.blob import Budget
 from modelstore.errors import StoreUnavailableError
 from modelstore.store import ModelStore, open_store
@@ -33,28 +32,8 @@ def _nowhere(azurite: Azurite) -> tuple[str, dict[str, str]]:
 @pytest.fixture
 def silent_endpoint() -> Iterator[str]:
     """A server that accepts connections and never answers: only read timeouts end a call."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/{ACCOUNT}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    with silent_server() as silent:
+        yield f"{silent.url}/{ACCOUNT}"
 
 
 OPERATIONS: list[object] = [
