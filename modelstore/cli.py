@@ -16,12 +16,11 @@ import math
 import sys
 import time
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from modelstore.card import ModelCard, TensorSpec
-from modelstore.errors import CardError, ModelStoreError, UsageError
+from modelstore.card import ModelCard
+from modelstore.errors import ModelStoreError, UsageError
 from modelstore.store import ModelStore, open_store
 
 PROG = "python -m modelstore"
@@ -156,7 +155,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _publish(store: ModelStore, args: argparse.Namespace) -> int:
     metrics = _read_metrics(args.metrics) if args.metrics else {}
-    _check_card_fields(args, metrics)
     card = store.publish(
         args.file,
         name=args.name,
@@ -207,32 +205,6 @@ def _fetch(store: ModelStore, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"publish": _publish, "list": _list, "fetch": _fetch}
-
-
-def _check_card_fields(args: argparse.Namespace, metrics: dict[str, float]) -> None:
-    """Check what the user typed by the card's own rules, before the store is touched.
-
-    The card validates itself and raises CardError, which means exit 1 because a bad card
-    *read from the store* is a failure. A field given on the command line is bad usage
-    (exit 2), so a placeholder card holding only the user's fields is built here and its
-    CardError becomes a UsageError.
-    """
-    placeholder = TensorSpec(name="x", dtype="tensor(float)", shape=(None,))
-    try:
-        ModelCard(
-            name=args.name,
-            version=args.version,
-            sha256="0" * 64,
-            size=0,
-            created=datetime.now(UTC),
-            inputs=(placeholder,),
-            outputs=(placeholder,),
-            serving_api=args.serving_api,
-            metrics=metrics,
-            source_commit=args.source_commit,
-        )
-    except CardError as err:
-        raise UsageError(str(err)) from None
 
 
 def _read_metrics(path: Path) -> dict[str, float]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from modelstore.backends import Backend, ObjectExistsError, Progress, read_chunks
 from modelstore.card import ModelCard, now_utc
-from modelstore.errors import UsageError, VersionExistsError
+from modelstore.errors import CardError, UsageError, VersionExistsError
 from modelstore.layout import artifact_key, card_key
 from modelstore.schema import read_schema
 from modelstore.versions import parse_version, validate_name
@@ -43,18 +43,24 @@ def publish(
     inputs, outputs = read_schema(artifact)
     # Build (and so validate) the whole card before uploading anything; only the digest
     # is unknown until the bytes have streamed through, and `replace` re-validates.
-    draft = ModelCard(
-        name=name,
-        version=version,
-        sha256=_NO_DIGEST_YET,
-        size=0,
-        created=now_utc(),
-        inputs=inputs,
-        outputs=outputs,
-        serving_api=serving_api,
-        metrics=dict(metrics),
-        source_commit=source_commit,
-    )
+    # Everything in the draft is what the caller gave (its fields, its ONNX file), so a
+    # card it fails is bad usage, like a file that is not ONNX: a CardError means a bad
+    # card *in the store*.
+    try:
+        draft = ModelCard(
+            name=name,
+            version=version,
+            sha256=_NO_DIGEST_YET,
+            size=0,
+            created=now_utc(),
+            inputs=inputs,
+            outputs=outputs,
+            serving_api=serving_api,
+            metrics=dict(metrics),
+            source_commit=source_commit,
+        )
+    except CardError as err:
+        raise UsageError(str(err)) from None
     backend.ensure_exists()
     if backend.exists(card_key(name, version)):
         raise _exists(backend, name, version)
