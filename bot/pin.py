@@ -18,7 +18,7 @@ import pygit2
 
 from bot.config import load_config
 from bot.edit import Change, EditResult, apply_changes, bump_image, bump_model, write_files
-from bot.errors import BotError, ConfigError
+from bot.errors import BotError, ConfigError, ManifestError
 from bot.gate import GateResult, gate_environment
 from bot.git import ChangeSet, Identity, open_checkout
 from bot.pins import load_kustomization
@@ -101,14 +101,12 @@ def changes_for(repo: Path, request: PinRequest, env_dir: Path) -> tuple[Change,
             raise ConfigError(
                 f"--image {request.image!r}: expected NAME=TAG or NAME=TAG@sha256:<64 hex>"
             )
-        names = [entry.pin.name for entry in kustomization.images]
-        if match["name"] not in names:
-            # A typo on the command line is bad usage (exit 2), not a broken manifest.
-            raise ConfigError(
-                f"{kustomization.source}: no image named {match['name']!r}"
-                f" (images: {', '.join(names) or 'none'})"
-            )
-        pin = kustomization.image(match["name"]).pin
+        try:
+            pin = kustomization.image(match["name"]).pin
+        except ManifestError as err:
+            # The name came from the command line: a typo is bad usage (exit 2), not a
+            # broken manifest.
+            raise ConfigError(str(err)) from None
         return bump_image(pin, tag=match["tag"], digest=match["digest"])
     assert request.model is not None
     match = _MODEL.match(request.model)
