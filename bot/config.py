@@ -51,6 +51,7 @@ from bot.policies import (
     Threshold,
     compile_policy,
 )
+from bot.registries.base import acr_cleartext_refusal
 
 T = TypeVar("T")
 DEFAULT_PATH = Path("environments/promotion.yaml")
@@ -336,6 +337,9 @@ class _Reader:
                 "a registry URL such as https://myacr.azurecr.io",
                 f"got {url!r}; give the scheme and host only",
             )
+        refusal = acr_cleartext_refusal(name, url) if kind == "acr" else None
+        if refusal is not None:
+            self.fail(body["url"], f"{path}.url", "an https:// URL for an acr registry", refusal)
         auth = self.auth(body["auth"], f"{path}.auth", kind) if "auth" in body else Auth()
         return RegistrySpec(
             name=name,

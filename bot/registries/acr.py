@@ -36,6 +36,7 @@ from azure.core.pipeline.policies import HTTPPolicy
 
 from bot.config_schema import RegistrySpec
 from bot.errors import (
+    ConfigError,
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
@@ -48,6 +49,7 @@ from bot.registries.base import (
     RequestStats,
     TagInfo,
     TagListing,
+    acr_cleartext_refusal,
     parse_created,
     pick_platform,
 )
@@ -142,6 +144,9 @@ class AcrRegistry:
     ) -> None:
         from azure.containerregistry import ContainerRegistryClient
 
+        refusal = acr_cleartext_refusal(spec.name, spec.url)
+        if refusal is not None:
+            raise ConfigError(refusal)
         env = os.environ if env is None else env
         self.name = spec.name
         self.spec = spec

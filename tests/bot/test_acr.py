@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from azure.containerregistry import ArtifactTagOrder, ContainerRegistryClient
@@ -249,3 +250,87 @@ def test_an_acr_that_never_answers_names_the_timeout() -> None:
             match=r"connected, but no answer within 0.5 s \(ReadTimeout\) after 1 attempts$",
         ):
             AcrRegistry(spec, credential=None).list_tags("any/repo")
+
+
+# ---- issue 16 row 12: Entra ID tokens never travel in clear text --------------------------
+
+ACR_CONFIG = """\
+apiVersion: nightshift/v1
+registries:
+  acr:
+    type: acr
+    url: {url}
+    auth: azure-default-credential
+images:
+  model-api:
+    registry: acr
+    repository: nightshift/model-api
+    policy: {{semver: {{range: ^1}}}}
+environments:
+  - name: dev
+    source: newest
+"""
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://nightshiftacr.azurecr.io", id="public-name"),
+        pytest.param("http://10.1.2.3:5000", id="private-address"),
+        pytest.param("http://localhost.evil.example", id="lookalike"),
+    ],
+)
+def test_an_acr_registry_over_plain_http_is_refused_at_config_load(url: str) -> None:
+    from bot.config import parse_config
+    from bot.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"cfg.yaml:5: registries.acr.url: expected an https://"
+    ) as caught:
+        parse_config(ACR_CONFIG.format(url=url), origin="cfg.yaml")
+    assert "clear text" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:5000", "http://localhost:5000", "http://[::1]:5000", "https://x.io"]
+)
+def test_loopback_http_and_https_acr_urls_load(url: str) -> None:
+    from bot.config import parse_config
+
+    assert parse_config(ACR_CONFIG.format(url=url)).registries["acr"].url == url
+
+
+def test_an_acr_client_for_plain_http_off_loopback_is_never_created() -> None:
+    """A spec built by hand (not through the config loader) is refused as well."""
+    from bot.errors import ConfigError
+
+    spec = RegistrySpec(name="acr", kind="acr", url="http://nightshiftacr.azurecr.io")
+    with pytest.raises(ConfigError, match="must use https://"):
+        AcrRegistry(spec, credential=StaticTokenCredential(AAD_TOKEN))
+
+
+def test_bot_plan_exits_2_for_a_cleartext_acr(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "promotion.yaml").write_text(
+        ACR_CONFIG.format(url="http://nightshiftacr.azurecr.io")
+    )
+    for args in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "c"],
+        cwd=tmp_path,
+        check=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "plan", "--repo", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "must use https://" in lines[0], result.stderr
