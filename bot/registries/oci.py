@@ -13,7 +13,6 @@ import base64
 import hashlib
 import json
 import os
-import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -33,23 +32,10 @@ from bot.registries.base import (
     parse_created,
     pick_platform,
 )
+from bot.registries.headers import next_link, parse_challenge
 from bot.registries.transport import Transport
 
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
-
-
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """`Bearer realm="…",service="…",scope="…"` → ("bearer", {...})."""
-    scheme, _, rest = header.strip().partition(" ")
-    return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
-
-
-def next_link(header: str | None) -> str | None:
-    if not header:
-        return None
-    match = _LINK_NEXT.search(header)
-    return match.group(1) if match else None
+__all__ = ["OciRegistry", "next_link", "parse_challenge"]
 
 
 class OciRegistry:
@@ -186,7 +172,7 @@ class OciRegistry:
                     f"registry {self.name}: tag list of {repository} is not JSON"
                 ) from None
             names.extend(body.get("tags") or [])
-            link = next_link(response.headers.get("Link"))
+            link = next_link(response.headers.get("Link"), registry=f"registry {self.name}")
             url = urljoin(response.url, link) if link else None
             params = None  # the next link carries its own query
         return TagListing(repository, tuple(TagInfo(name) for name in names), pages)

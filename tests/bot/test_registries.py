@@ -15,7 +15,12 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.config_schema import Auth, RegistrySpec
-from bot.errors import RegistryAuthError, RegistryNotFoundError, RegistryUnavailableError
+from bot.errors import (
+    RegistryAuthError,
+    RegistryError,
+    RegistryNotFoundError,
+    RegistryUnavailableError,
+)
 from bot.registries.oci import OciRegistry, next_link, parse_challenge
 from bot.registries.transport import retry_after_seconds
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
@@ -256,6 +261,35 @@ def test_rate_limit_spaces_requests(registry: Registry, estate: Estate) -> None:
             id="bearer",
         ),
         pytest.param('Basic realm="devstack"', ("basic", {"realm": "devstack"}), id="basic"),
+        pytest.param(
+            "Bearer realm=https://r.io/oauth2/token,service=r.io,scope=repository:a/b:pull",
+            (
+                "bearer",
+                {
+                    "realm": "https://r.io/oauth2/token",
+                    "service": "r.io",
+                    "scope": "repository:a/b:pull",
+                },
+            ),
+            id="unquoted-values",
+        ),
+        pytest.param(
+            'bearer Realm="https://r/t", Scope="repository:a:pull,push" ,  service="r"',
+            ("bearer", {"realm": "https://r/t", "scope": "repository:a:pull,push", "service": "r"}),
+            id="spaces-case-and-commas-in-quotes",
+        ),
+        pytest.param(
+            r'Bearer realm="https://r/t",error="insufficient_scope",error_description="say \"hi\""',
+            (
+                "bearer",
+                {
+                    "realm": "https://r/t",
+                    "error": "insufficient_scope",
+                    "error_description": 'say "hi"',
+                },
+            ),
+            id="escaped-quote",
+        ),
     ],
 )
 def test_parse_challenge(header: str, expected: tuple[str, dict[str, str]]) -> None:
@@ -274,11 +308,21 @@ def test_parse_challenge(header: str, expected: tuple[str, dict[str, str]]) -> N
             id="unquoted-rel",
         ),
         pytest.param('</x>; rel="prev"', None, id="not-next"),
+        pytest.param('</n?last=b>; type="x"; rel="next"', "/n?last=b", id="param-before-rel"),
+        pytest.param('</n?last=b>; rel="Next"', "/n?last=b", id="capitalised"),
+        pytest.param('</n>; rel="last next"', "/n", id="relation-list"),
+        pytest.param('</p>; rel="prev", </n?a=1,2>; rel=next', "/n?a=1,2", id="two-links"),
+        pytest.param('</p>; rel="prev"; title="not next"', None, id="next-only-in-a-title"),
         pytest.param(None, None, id="absent"),
     ],
 )
 def test_next_link(header: str | None, expected: str | None) -> None:
     assert next_link(header) == expected
+
+
+def test_an_unreadable_next_link_is_an_error_not_the_last_page() -> None:
+    with pytest.raises(RegistryError, match="refusing to return a partial tag listing"):
+        next_link('</v2/a/tags/list?last=b; rel="next"', registry="registry r")
 
 
 @pytest.mark.parametrize(
