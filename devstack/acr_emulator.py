@@ -50,6 +50,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import requests
 
+from devstack.acr_conformance import Violation, check_answer
 from devstack.procs import Service
 
 MANIFEST_ACCEPT = ", ".join(
@@ -128,6 +129,7 @@ class EmulatorState:
     first_seen: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     log: list[tuple[str, str]] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
     session: requests.Session = field(default_factory=requests.Session)
 
     # ---- tokens -----------------------------------------------------------------------
@@ -292,6 +294,17 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD" and body:
                 self.wfile.write(body)
+            self._check_conformance(status, content_type, body)
+
+        def _check_conformance(self, status: int, content_type: str, body: bytes) -> None:
+            """Every /acr/v1 and /oauth2 answer against ACR's description (acr_conformance)."""
+            path = unquote(urlsplit(self.path).path)
+            if not path.startswith(("/acr/v1/", "/oauth2/")):
+                return
+            found = check_answer(self.command, path, status, content_type, body)
+            if found:
+                with state.lock:
+                    state.violations.extend(found)
 
         def _json(self, status: int, data: object, headers: dict[str, str] | None = None) -> None:
             self._send(status, json.dumps(data).encode(), headers)
@@ -695,6 +708,22 @@ class AcrEmulator(Service):
         assert self.state is not None
         with self.state.lock:
             return list(self.state.log)
+
+    def violations(self) -> list[Violation]:
+        """Answers so far that broke ACR's published description (see acr_conformance)."""
+        assert self.state is not None
+        with self.state.lock:
+            return list(self.state.violations)
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop; then, unless a test already failed, fail on any non-conforming answer."""
+        self.stop()
+        found = self.violations()
+        if (not exc or exc[0] is None) and found:
+            raise AssertionError(
+                f"the ACR emulator drifted from ACR's description ({len(found)} answers): "
+                + "; ".join(str(v) for v in found[:5])
+            )
 
     def reset(self) -> None:
         assert self.state is not None

@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from azure.containerregistry import ArtifactTagOrder, ContainerRegistryClient
+from azure.core.exceptions import ResourceNotFoundError
 
 from bot.config_schema import Auth, RegistrySpec
 from bot.errors import RegistryAuthError, RegistryNotFoundError, RegistryUnavailableError
@@ -334,3 +336,142 @@ def test_bot_plan_exits_2_for_a_cleartext_acr(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "must use https://" in lines[0], result.stderr
+
+
+# ---- conformance: the emulator's answers against ACR's published description ------------
+
+
+def test_every_emulated_operation_conforms_to_acrs_description(
+    registry: Registry, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    """Drive each operation the description covers, answers good and bad, through the SDK
+    and plain HTTP; the emulator checked each answer as it sent it."""
+    import requests
+
+    from devstack.acr_conformance import description, template_for
+
+    name, _ = repo
+    with start_acr_emulator(registry.url, tls=False, aad_tokens=[AAD_TOKEN]) as emu:
+        client = ContainerRegistryClient(
+            emu.url,
+            StaticTokenCredential(AAD_TOKEN),
+            audience="https://containerregistry.azure.net",
+        )
+        options = {"enforce_https": False}
+        assert len(list(client.list_tag_properties(name, results_per_page=5, **options))) == 13
+        assert client.get_tag_properties(name, "1.2.0", **options).name == "1.2.0"
+        assert client.get_repository_properties(name, **options).tag_count == 13
+        assert name in list(client.list_repository_names(**options))
+        with pytest.raises(ResourceNotFoundError):
+            client.get_tag_properties(name, "9.9.9", **options)
+        login = requests.get(
+            f"{emu.url}/oauth2/token",
+            params={"service": emu.login_server, "scope": f"repository:{name}:pull"},
+            timeout=10,
+        )
+        assert login.status_code == 200
+        refused = requests.post(
+            f"{emu.url}/oauth2/exchange",
+            data={"grant_type": "access_token", "service": emu.login_server, "access_token": "x"},
+            timeout=10,
+        )
+        assert refused.status_code == 401
+        seen = {(m, template_for(m, unquote(p.split("?")[0]))) for m, p in emu.requests_seen()}
+        covered = {
+            (method.upper(), template)
+            for template, ops in description()["paths"].items()
+            for method in ops
+        }
+        assert covered <= seen, f"not exercised: {covered - seen}"
+        assert emu.violations() == []
+
+
+def test_the_conformance_check_catches_a_field_the_emulator_drops(
+    registry: Registry, repo: tuple[str, dict[str, PushedImage]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Break the emulator on purpose (tags without `lastUpdateTime`): the SDK copes (the
+    time is None), the bot lists, and only the check stops it."""
+    import devstack.acr_emulator as emulator_module
+
+    real = emulator_module._tag_json
+
+    def broken(tag: str, meta: object) -> dict[str, object]:
+        value = real(tag, meta)  # type: ignore[arg-type]
+        del value["lastUpdateTime"]
+        return value
+
+    monkeypatch.setattr(emulator_module, "_tag_json", broken)
+    emu = start_acr_emulator(registry.url, tls=False)
+    with pytest.raises(AssertionError, match="drifted from ACR's description") as caught, emu:
+        listing = AcrRegistry(acr_spec(emu, page_size=100)).list_tags(repo[0])
+        assert len(listing.tags) == 13 and listing.tags[0].updated is None
+    problems = [str(v) for v in emu.violations()]
+    assert any("'lastUpdateTime' is a required property" in p for p in problems), problems
+    assert "/_tags -> 200" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "body", "problem"),
+    [
+        pytest.param(
+            "GET",
+            "/acr/v1/a/b/_tags",
+            200,
+            {"registry": "r", "imageName": "a/b"},
+            "'tags' is a required property",
+            id="tag-list-without-tags",
+        ),
+        pytest.param(
+            "GET",
+            "/acr/v1/a",
+            200,
+            {
+                "registry": "r",
+                "imageName": "a",
+                "createdTime": "2024-03-01T00:00:00Z",
+                "lastUpdateTime": "2024-03-01T00:00:00Z",
+                "manifestCount": "1",
+                "tagCount": 1,
+                "changeableAttributes": {},
+            },
+            "'1' is not of type 'integer'",
+            id="count-as-string",
+        ),
+        pytest.param(
+            "POST",
+            "/oauth2/exchange",
+            200,
+            {"refresh_token": 42},
+            "42 is not of type 'string'",
+            id="refresh-token-type",
+        ),
+        pytest.param(
+            "GET",
+            "/acr/v1/a/_tags/1.0",
+            401,
+            {"error": {"code": "UNAUTHORIZED", "message": "m"}},
+            "an error answer without errors[]",
+            id="error-envelope-of-the-wrong-shape",
+        ),
+        pytest.param(
+            "GET",
+            "/acr/v1/_catalog",
+            404,
+            {"errors": [{"code": "NAME_UNKNOWN"}]},
+            "errors/0 has no message",
+            id="error-without-message",
+        ),
+    ],
+)
+def test_check_answer_refuses_what_the_description_refuses(
+    method: str, path: str, status: int, body: object, problem: str
+) -> None:
+    import json
+
+    from devstack.acr_conformance import check_answer
+
+    found = [
+        str(v)
+        for v in check_answer(method, path, status, "application/json", json.dumps(body).encode())
+    ]
+    assert any(problem in f for f in found), found
