@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -36,6 +37,8 @@ from bot.registries.headers import next_link, parse_challenge
 from bot.registries.transport import Transport
 
 __all__ = ["OciRegistry", "next_link", "parse_challenge"]
+
+log = logging.getLogger(__name__)
 
 
 class OciRegistry:
@@ -73,6 +76,8 @@ class OciRegistry:
         self._tokens: dict[str, str] = {}
         self._basic_preemptive = False
         self._lock = threading.Lock()
+        self._page_size = spec.page_size
+        self._page_size_logged = False
 
     # ---- auth -----------------------------------------------------------------------------
 
@@ -127,7 +132,9 @@ class OciRegistry:
         kind: str,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        passthrough: frozenset[int] = frozenset(),
     ) -> requests.Response:
+        """Send with auth; raise for an error status unless the caller takes it itself."""
         scope = f"repository:{repository}:pull"
         for _ in range(2):
             response = self.transport.request(
@@ -141,6 +148,8 @@ class OciRegistry:
                 break
             if not self._answer_challenge(response, scope):
                 break
+        if response.status_code in passthrough:
+            return response
         if response.status_code in (401, 403):
             raise RegistryAuthError(
                 f"registry {self.name}: access to {repository} denied (HTTP {response.status_code})"
@@ -157,13 +166,28 @@ class OciRegistry:
     # ---- RegistryClient -------------------------------------------------------------------
 
     def list_tags(self, repository: str) -> TagListing:
-        """Every tag, following Link pagination; one request per page."""
+        """Every tag, following Link pagination; one request per page.
+
+        A registry that caps the page size (distribution v3's `tags.maxtags`) answers a
+        larger `n` with 400 PAGINATION_NUMBER_INVALID: the page size is halved until one is
+        accepted, kept for the rest of the pass, and the change is logged once.
+        """
         url: str | None = f"{self.base}/v2/{repository}/tags/list"
-        params: dict[str, str] | None = {"n": str(self.spec.page_size)}
+        params: dict[str, str] | None = {"n": str(self._page_size)}
         names: list[str] = []
         pages = 0
         while url:
-            response = self._send("GET", url, repository=repository, kind="tags", params=params)
+            response = self._send(
+                "GET",
+                url,
+                repository=repository,
+                kind="tags",
+                params=params,
+                passthrough=frozenset({400}) if params else frozenset(),
+            )
+            if response.status_code == 400 and params is not None:
+                params = {"n": str(self._smaller_page(repository, response))}
+                continue
             pages += 1
             try:
                 body = response.json()
@@ -176,6 +200,29 @@ class OciRegistry:
             url = urljoin(response.url, link) if link else None
             params = None  # the next link carries its own query
         return TagListing(repository, tuple(TagInfo(name) for name in names), pages)
+
+    def _smaller_page(self, repository: str, refused: requests.Response) -> int:
+        """Halve the page size after a 400 for `n`; an error once even 1 is refused."""
+        code = _error_code(refused)
+        with self._lock:
+            tried = self._page_size
+            if tried <= 1:
+                raise RegistryError(
+                    f"registry {self.name}: listing tags of {repository} gave HTTP 400"
+                    f" ({code or 'no error code'}) even with a page size of 1"
+                )
+            self._page_size = max(1, tried // 2)
+            first = not self._page_size_logged
+            self._page_size_logged = True
+        if first:
+            log.warning(
+                "registry %s refuses a page size of %d (%s); using smaller pages (pageSize"
+                " in promotion.yaml sets the first size tried)",
+                self.name,
+                tried,
+                code or "HTTP 400",
+            )
+        return self._page_size
 
     def resolve_digest(self, repository: str, tag: str) -> str:
         url = f"{self.base}/v2/{repository}/manifests/{quote(tag, safe='')}"
@@ -247,6 +294,16 @@ class OciRegistry:
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _error_code(response: requests.Response) -> str:
+    """The first `errors[].code` of a distribution error body, or ''."""
+    try:
+        errors = response.json().get("errors") or []
+        code = errors[0].get("code") if errors else ""
+    except (ValueError, AttributeError):
+        return ""
+    return code if isinstance(code, str) else ""
 
 
 def _json(raw: bytes, what: str) -> dict[str, Any]:

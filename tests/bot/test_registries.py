@@ -2,7 +2,9 @@
 
 Images are pushed for real (tests/bot/oci_push.py). Distribution 2.8 ignores `n` on
 tags/list, so pagination, the Bearer token flow and fault injection use the emulator,
-which follows the distribution spec for those (and proxies to the real registry).
+which follows the distribution spec for those (and proxies to the real registry), and the
+page-size cap, Link spellings and unquoted challenges use `devstack.registry_v3`, which
+answers tags/list as distribution v3 does, in front of the same real registry.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bot.registries.transport import retry_after_seconds
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
 from devstack.oci_push import PushedImage, push_image, push_index, tag_existing
 from devstack.registry import Registry
+from devstack.registry_v3 import start_v3_registry
 
 CREATED = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
 LABELS = {
@@ -337,3 +340,84 @@ def test_an_unreadable_next_link_is_an_error_not_the_last_page() -> None:
 def test_retry_after(value: str | None, seconds: float | None) -> None:
     now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC).timestamp()
     assert retry_after_seconds(value, now=now) == seconds
+
+
+# ---- distribution v3: tags.maxtags, PAGINATION_NUMBER_INVALID, Link spellings ------------
+
+
+def test_the_v3_front_answers_as_v3_does(registry: Registry, estate: Estate) -> None:
+    """The fake itself, checked against v3's documented answers before the client is."""
+    import requests
+
+    with start_v3_registry(registry.url, max_tags=10) as v3:
+        url = f"{v3.url}/v2/{estate.repo}/tags/list"
+        everything = requests.get(url, timeout=10)
+        assert len(everything.json()["tags"]) == 29 and "Link" not in everything.headers
+        too_many = requests.get(url, params={"n": "11"}, timeout=10)
+        assert too_many.status_code == 400
+        assert too_many.json() == {
+            "errors": [
+                {
+                    "code": "PAGINATION_NUMBER_INVALID",
+                    "message": "invalid number of results requested",
+                    "detail": {"n": 11},
+                }
+            ]
+        }
+        assert requests.get(url, params={"n": "-1"}, timeout=10).status_code == 400
+        assert requests.get(url, params={"n": "ten"}, timeout=10).status_code == 400
+        page = requests.get(url, params={"n": "10"}, timeout=10)
+        tags = page.json()["tags"]
+        assert tags == sorted(tags) and len(tags) == 10
+        assert page.headers["Link"] == (
+            f'</v2/{estate.repo}/tags/list?last={tags[-1]}&n=10>; rel="next"'
+        )
+
+
+def test_a_page_size_above_the_registry_maximum_falls_back_and_says_so_once(
+    registry: Registry, estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    with start_v3_registry(registry.url, max_tags=10) as v3:
+        client = OciRegistry(spec(v3.url, page_size=1000))
+        with caplog.at_level("WARNING", logger="bot.registries.oci"):
+            first = client.list_tags(estate.repo)
+            second = client.list_tags(estate.repo)
+        names = [t.name for t in first.tags]
+        assert len(names) == len(set(names)) == 29  # nothing lost, nothing twice
+        assert [t.name for t in second.tags] == names
+        # 1000 → 500 → 250 → 125 → 62 → 31 → 15 → 7: the first size at or under 10.
+        assert first.pages == second.pages == 5
+        sizes = [p.split("n=")[1] for _, p in v3.requests_seen() if "n=" in p]
+        assert sizes[:8] == ["1000", "500", "250", "125", "62", "31", "15", "7"]
+        assert set(sizes[8:]) == {"7"}  # the second listing starts at the accepted size
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "refuses a page size of 1000 (PAGINATION_NUMBER_INVALID)" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "link_format",
+    [
+        pytest.param('<{url}>; type="x"; rel="next"', id="param-before-rel"),
+        pytest.param('<{url}>; rel="Next"', id="capitalised"),
+        pytest.param("<{url}>;rel=next", id="bare"),
+        pytest.param('</elsewhere>; rel="prev", <{url}>; rel="next last"', id="two-links"),
+    ],
+)
+def test_every_valid_link_spelling_lists_every_tag(
+    registry: Registry, estate: Estate, link_format: str
+) -> None:
+    with start_v3_registry(registry.url, max_tags=10, link_format=link_format) as v3:
+        listing = OciRegistry(spec(v3.url, page_size=10)).list_tags(estate.repo)
+    assert listing.pages == 3
+    assert len({t.name for t in listing.tags}) == 29
+
+
+def test_an_unquoted_bearer_challenge_is_answered(registry: Registry, estate: Estate) -> None:
+    """`WWW-Authenticate: Bearer realm=http://…,service=…,scope=…`: valid, so auth works."""
+    with start_v3_registry(registry.url, max_tags=100, token_realm_unquoted=True) as v3:
+        client = OciRegistry(spec(v3.url, page_size=100))
+        assert len(client.list_tags(estate.repo).tags) == 29
+        assert client.resolve_digest(estate.repo, "1.2.0") == estate.single.digest
+        seen = [p.split("?")[0] for _, p in v3.requests_seen()]
+    assert seen.count("/token") == 1
