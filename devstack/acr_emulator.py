@@ -9,7 +9,11 @@ shapes for what the bot (through `azure-containerregistry`) calls:
   empty refresh token for anonymous pull). `GET /oauth2/token?service&scope` with basic
   auth or none, as docker clients use it.
 - Every other call answers 401 with `WWW-Authenticate: Bearer realm,service,scope` until
-  it carries an access token for that repository.
+  it carries an access token for that repository holding the action the call needs:
+  `metadata_read` for `/acr/v1/{name}...`, `pull` (or `push`) for `/v2/{name}/...`, `*` on
+  `registry:catalog` for catalogs. As ACR does, a token request is granted only the
+  actions the identity holds (`aad_actions`), and a token that lacks one is answered 401
+  UNAUTHORIZED with `error="insufficient_scope"` in the challenge.
 - `GET /acr/v1/_catalog`, `GET /acr/v1/{name}`, `GET /acr/v1/{name}/_tags` (`n`, `last`,
   `orderby=timedesc|timeasc`, `Link: <…>; rel="next"`), `GET /acr/v1/{name}/_tags/{tag}`.
 - `/v2/...` is proxied to the real distribution registry behind it, so manifests and blobs
@@ -117,10 +121,13 @@ class EmulatorState:
     login_server: str = ""
     anonymous_pull: bool = True
     aad_tokens: frozenset[str] = frozenset()
+    # Entra ID token → the repository actions its identity holds (all when not listed):
+    # ACR grants the intersection of what a token request asks and what the identity has.
+    aad_actions: dict[str, frozenset[str]] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
-    refresh_tokens: set[str] = field(default_factory=set)
+    refresh_tokens: dict[str, frozenset[str] | None] = field(default_factory=dict)
     access_tokens: dict[str, tuple[str, str]] = field(
         default_factory=dict
     )  # token → (type:name, actions)
@@ -140,7 +147,7 @@ class EmulatorState:
         sig = _b64(hmac.new(self.secret, f"{header}.{payload}".encode(), hashlib.sha256).digest())
         return f"{header}.{payload}.{sig}"
 
-    def issue_refresh(self, subject: str) -> str:
+    def issue_refresh(self, subject: str, allowed: frozenset[str] | None = None) -> str:
         token = self._jwt(
             {
                 "sub": subject,
@@ -150,30 +157,39 @@ class EmulatorState:
             }
         )
         with self.lock:
-            self.refresh_tokens.add(token)
+            self.refresh_tokens[token] = allowed
         return token
 
-    def issue_access(self, scope: str, subject: str) -> str:
+    def issue_access(self, scope: str, subject: str, allowed: frozenset[str] | None = None) -> str:
+        """A token for what `scope` asks, less what the identity may not do (`allowed`)."""
         kind, _, rest = scope.partition(":")
-        name, _, actions = rest.rpartition(":")
+        name, _, asked = rest.rpartition(":")
+        granted = [a for a in asked.split(",") if a and (allowed is None or a in allowed)]
+        actions = ",".join(granted)
         token = self._jwt(
             {
                 "sub": subject,
                 "exp": int(time.time()) + 3600,
                 "jti": secrets.token_hex(8),
-                "access": [{"type": kind, "name": name, "actions": actions.split(",")}],
+                "access": [{"type": kind, "name": name, "actions": granted}],
             }
         )
         with self.lock:
             self.access_tokens[token] = (f"{kind}:{name}", actions)
         return token
 
-    def authorized(self, header: str, resource: str) -> bool:
+    def authorized(self, header: str, resource: str, action: str) -> bool:
+        """Whether the bearer token grants `action` on `resource`."""
         if not header.startswith("Bearer "):
             return False
         with self.lock:
             grant = self.access_tokens.get(header[7:])
-        return grant is not None and (grant[0] == resource or grant[0] == "registry:catalog")
+        if grant is None:
+            return False
+        granted = set(grant[1].split(","))
+        if grant[0] == "registry:catalog":
+            return "*" in granted
+        return grant[0] == resource and (action in granted or "*" in granted)
 
     # ---- upstream data ----------------------------------------------------------------
 
@@ -315,10 +331,13 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
             self._json(status, {"errors": [{"code": code, "message": message}]}, headers)
 
         def _challenge(self, scope: str) -> None:
+            """401 with the scope to ask for; `insufficient_scope` when a token came along."""
             host = self.headers.get("Host") or state.login_server
             scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
             realm = f"{scheme}://{host}/oauth2/token"
             header = f'Bearer realm="{realm}",service="{state.login_server}",scope="{scope}"'
+            if self.headers.get("Authorization", "").startswith("Bearer "):
+                header += ',error="insufficient_scope"'
             self._error(
                 401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": header}
             )
@@ -430,10 +449,11 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
             """Entra ID access token → ACR refresh token."""
             if form.get("grant_type") != "access_token" or not form.get("service"):
                 self._error(400, "BAD_REQUEST", "grant_type=access_token and service are required")
-            elif form.get("access_token") not in state.aad_tokens:
+            elif (aad := form.get("access_token", "")) not in state.aad_tokens:
                 self._error(401, "UNAUTHORIZED", "the Entra ID access token was not accepted")
             else:
-                self._json(200, {"refresh_token": state.issue_refresh("aad-user")})
+                allowed = state.aad_actions.get(aad)
+                self._json(200, {"refresh_token": state.issue_refresh("aad-user", allowed)})
 
         def _token(self, form: dict[str, str]) -> None:
             """ACR refresh token (or anonymous `password` grant) → access token for a scope."""
@@ -441,7 +461,8 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
             if not scope or not form.get("service"):
                 self._error(400, "BAD_REQUEST", "service and scope are required")
             elif grant == "refresh_token" and form.get("refresh_token") in state.refresh_tokens:
-                self._json(200, {"access_token": state.issue_access(scope, "aad-user")})
+                allowed = state.refresh_tokens[form["refresh_token"]]
+                self._json(200, {"access_token": state.issue_access(scope, "aad-user", allowed)})
             elif grant == "password" and not form.get("refresh_token") and state.anonymous_pull:
                 self._json(200, {"access_token": state.issue_access(scope, "anonymous")})
             else:
@@ -468,7 +489,7 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
         def _acr(self, rest: str, query: dict[str, list[str]]) -> None:
             auth = self.headers.get("Authorization", "")
             if rest == "_catalog":
-                if not state.authorized(auth, "registry:catalog"):
+                if not state.authorized(auth, "registry:catalog", "*"):
                     self._challenge("registry:catalog:*")
                     return
                 self._catalog(query)
@@ -480,7 +501,7 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
                 name, tag, route = rest[: -len("/_tags")], "", "tags"
             else:
                 name, tag, route = rest, "", "repository"
-            if not state.authorized(auth, f"repository:{name}"):
+            if not state.authorized(auth, f"repository:{name}", "metadata_read"):
                 self._challenge(f"repository:{name}:metadata_read")
                 return
             names = state.tag_names(name)
@@ -595,10 +616,13 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
                     name = "/".join(parts[: parts.index(marker)])
                     break
             resource = f"repository:{name}" if name else "registry:catalog"
-            if not state.authorized(self.headers.get("Authorization", ""), resource):
-                actions = (
-                    "pull,push" if self.command in ("PUT", "POST", "PATCH", "DELETE") else "pull"
-                )
+            writes = self.command in ("PUT", "POST", "PATCH", "DELETE")
+            if not state.authorized(
+                self.headers.get("Authorization", ""),
+                resource,
+                "*" if not name else "push" if writes else "pull",
+            ):
+                actions = "pull,push" if writes else "pull"
                 self._challenge(f"repository:{name}:{actions}" if name else "registry:catalog:*")
                 return
             if path == "/v2/":
@@ -738,6 +762,7 @@ def start_acr_emulator(
     tls: bool = True,
     anonymous_pull: bool = True,
     aad_tokens: Iterable[str] = (),
+    aad_actions: dict[str, Iterable[str]] | None = None,
     users: dict[str, str] | None = None,
     upstream_auth: tuple[str, str] | None = None,
     port: int = 0,
@@ -746,7 +771,8 @@ def start_acr_emulator(
     state = EmulatorState(
         upstream=upstream.rstrip("/"),
         anonymous_pull=anonymous_pull,
-        aad_tokens=frozenset(aad_tokens),
+        aad_tokens=frozenset(aad_tokens) | frozenset(aad_actions or {}),
+        aad_actions={k: frozenset(v) for k, v in (aad_actions or {}).items()},
         users=dict(users or {}),
     )
     if upstream_auth:

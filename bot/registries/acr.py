@@ -53,6 +53,7 @@ from bot.registries.base import (
     parse_created,
     pick_platform,
 )
+from bot.registries.headers import parse_challenge
 from bot.registries.transport import describe_network_error
 
 
@@ -185,6 +186,7 @@ class AcrRegistry:
         except ClientAuthenticationError as err:
             raise RegistryAuthError(
                 f"registry {self.name}: {what}: access denied ({_status(err)})"
+                + _missing_permission(err)
             ) from None
         except ResourceNotFoundError:
             raise RegistryNotFoundError(f"registry {self.name}: {what}: not found") from None
@@ -294,6 +296,33 @@ def _credential(spec: RegistrySpec, env: Mapping[str, str]) -> TokenCredential |
             )
         return StaticTokenCredential(token)
     return None
+
+
+# What each ACR token action is called where an operator grants it.
+_GRANTED_BY = {
+    "metadata_read": "metadata/read (e.g. the 'Container Registry Repository Reader' role,"
+    " or a token scope map with metadata/read)",
+    "pull": "content/read (e.g. the AcrPull role)",
+    "push": "content/write (e.g. the AcrPush role)",
+}
+
+
+def _missing_permission(err: ClientAuthenticationError) -> str:
+    """', the identity lacks X on R (grant Y)' from the final 401's challenge, or ''.
+
+    ACR's challenge names the scope the call needs (`repository:R:metadata_read`); when a
+    token was sent and still refused, that scope is what the identity is missing.
+    """
+    response = getattr(err, "response", None)
+    header = response.headers.get("WWW-Authenticate", "") if response is not None else ""
+    scheme, params = parse_challenge(header)
+    kind, _, rest = params.get("scope", "").partition(":")
+    name, _, actions = rest.rpartition(":")
+    if scheme != "bearer" or kind != "repository" or not actions:
+        return ""
+    needed = [a for a in actions.split(",") if a]
+    grants = "; ".join(_GRANTED_BY.get(a, a) for a in needed)
+    return f": the identity lacks {', '.join(needed)} on {name} (grant {grants})"
 
 
 def _status(err: HttpResponseError) -> str:

@@ -475,3 +475,53 @@ def test_check_answer_refuses_what_the_description_refuses(
         for v in check_answer(method, path, status, "application/json", json.dumps(body).encode())
     ]
     assert any(problem in f for f in found), found
+
+
+# ---- scopes: an identity without metadata_read ----------------------------------------------
+
+PULL_ONLY = "entra-id-token-of-a-pull-only-identity"
+
+
+def test_an_identity_without_metadata_read_gets_a_one_line_error_naming_it(
+    registry: Registry, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    """ACR grants a token only the actions the identity holds: listing (/acr/v1) needs
+    metadata_read, so a pull-only identity can read configs but not list tags."""
+    name, pushed = repo
+    with start_acr_emulator(
+        registry.url, tls=True, anonymous_pull=False, aad_actions={PULL_ONLY: ["pull"]}
+    ) as emu:
+        client = AcrRegistry(acr_spec(emu), credential=StaticTokenCredential(PULL_ONLY))
+        assert client.image_config(name, "1.3.0").digest == pushed["1.3.0"].digest
+        with pytest.raises(RegistryAuthError) as caught:
+            client.list_tags(name)
+    message = str(caught.value)
+    assert message == (
+        f"registry acr: listing tags of {name}: access denied (HTTP 401): the identity lacks"
+        f" metadata_read on {name} (grant metadata/read (e.g. the 'Container Registry"
+        " Repository Reader' role, or a token scope map with metadata/read))"
+    )
+
+
+def test_the_emulator_refuses_a_token_without_the_action_the_call_needs(
+    registry: Registry, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    import requests
+
+    name, _ = repo
+    with start_acr_emulator(registry.url, tls=False, users={"ci": "pw"}) as emu:
+        token = requests.get(
+            f"{emu.url}/oauth2/token",
+            params={"service": emu.login_server, "scope": f"repository:{name}:pull"},
+            auth=("ci", "pw"),
+            timeout=10,
+        ).json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        pulled = requests.get(f"{emu.url}/v2/{name}/tags/list", headers=bearer, timeout=10)
+        listed = requests.get(f"{emu.url}/acr/v1/{name}/_tags", headers=bearer, timeout=10)
+    assert pulled.status_code == 200
+    assert listed.status_code == 401
+    assert listed.json()["errors"][0]["code"] == "UNAUTHORIZED"
+    challenge = listed.headers["WWW-Authenticate"]
+    assert f'scope="repository:{name}:metadata_read"' in challenge
+    assert 'error="insufficient_scope"' in challenge
