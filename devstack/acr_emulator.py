@@ -19,10 +19,14 @@ shapes for what the bot (through `azure-containerregistry`) calls:
 - `/v2/...` is proxied to the real distribution registry behind it, so manifests and blobs
   are the real ones; pushes through the proxy record the push time.
 
-The data is the real registry's: tag names from its tags/list, digests from its manifests,
-`createdTime` from the image config's `created` (else when the tag was first seen) and
-`lastUpdateTime` from the recorded push time (else `createdTime`). Tag metadata is cached
-per tag and refreshed when a manifest is pushed or deleted through the proxy.
+The data is the real registry's: tag names from its tags/list, digests from its manifests.
+Times are the registry's own, as ACR's are, never the image config's `created`: a tag's
+`createdTime` is when it was first pushed through the proxy, `lastUpdateTime` when it was
+last pushed (a re-push, or an `az acr import`, which is a push as far as the registry is
+concerned); a tag the emulator never saw pushed dates from when it first saw it. The
+clock is `datetime.now` unless a test sets one (`AcrEmulator.set_clock`), so a test can
+push an old build "later". Tag metadata is cached per tag and refreshed when a manifest is
+pushed or deleted through the proxy.
 
 Test hooks (not part of ACR): `POST /_emulator/faults` `{"status": 503, "count": 2,
 "retryAfter": "1"}` makes the next N requests fail; `GET /_emulator/requests` lists the
@@ -38,13 +42,12 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,6 +74,8 @@ _CHANGEABLE = {
     "readEnabled": True,
     "listEnabled": True,
 }
+# Anonymous pull reads; it never writes.
+_ANONYMOUS = frozenset({"pull", "metadata_read"})
 _PROXY_REQUEST_HEADERS = ("Accept", "Content-Type", "Range", "If-None-Match")
 _PROXY_RESPONSE_HEADERS = (
     "Content-Type",
@@ -83,11 +88,6 @@ _PROXY_RESPONSE_HEADERS = (
     "Accept-Ranges",
     "ETag",
     "Docker-Distribution-Api-Version",
-)
-
-
-_RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$"
 )
 
 
@@ -132,8 +132,9 @@ class EmulatorState:
         default_factory=dict
     )  # token → (type:name, actions)
     tags: dict[tuple[str, str], TagMeta] = field(default_factory=dict)
-    pushed: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
-    first_seen: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
+    pushed: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)  # last push
+    first_seen: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)  # created
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     faults: list[Fault] = field(default_factory=list)
     log: list[tuple[str, str]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
@@ -230,41 +231,12 @@ class EmulatorState:
         digest = response.headers.get("Docker-Content-Digest") or (
             "sha256:" + hashlib.sha256(response.content).hexdigest()
         )
-        created = self._created(name, response.json())
-        now = dt.datetime.now(dt.UTC)
         with self.lock:
-            first = self.first_seen.setdefault(key, now)
-            created = created or first
+            created = self.first_seen.setdefault(key, self.clock())
             updated = self.pushed.get(key, created)
             meta = TagMeta(digest, created, updated)
             self.tags[key] = meta
         return meta
-
-    def _created(self, name: str, manifest: dict[str, Any]) -> dt.datetime | None:
-        with contextlib.suppress(Exception):
-            if "manifests" in manifest:
-                entries = manifest["manifests"]
-                chosen = next(
-                    (
-                        m
-                        for m in entries
-                        if (m.get("platform") or {}).get("architecture") == "amd64"
-                    ),
-                    entries[0],
-                )
-                inner = self.upstream_get(
-                    f"/v2/{name}/manifests/{chosen['digest']}", headers={"Accept": MANIFEST_ACCEPT}
-                )
-                manifest = inner.json()
-            config = self.upstream_get(f"/v2/{name}/blobs/{manifest['config']['digest']}").json()
-            match = _RFC3339.match(str(config["created"]))
-            if match is None:
-                return None
-            head, fraction, zone = match.groups()
-            zone = "+00:00" if zone in ("Z", "z") else zone
-            text = f"{head}.{(fraction or '0')[:6].ljust(6, '0')}{zone}"
-            return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
-        return None
 
     def metas(self, name: str, tags: Iterable[str]) -> dict[str, TagMeta]:
         tags = list(tags)
@@ -276,7 +248,9 @@ class EmulatorState:
         with self.lock:
             self.tags.pop((name, reference), None)
             if pushed:
-                self.pushed[(name, reference)] = dt.datetime.now(dt.UTC)
+                now = self.clock()
+                self.first_seen.setdefault((name, reference), now)
+                self.pushed[(name, reference)] = now
 
 
 def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
@@ -440,7 +414,12 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
                     )
                 else:
                     self._json(
-                        200, {"access_token": state.issue_access(scope, user or "anonymous")}
+                        200,
+                        {
+                            "access_token": state.issue_access(
+                                scope, user or "anonymous", None if user else _ANONYMOUS
+                            )
+                        },
                     )
             else:
                 self._error(404, "NOT_FOUND", f"no route for {self.command} {path}")
@@ -464,7 +443,9 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
                 allowed = state.refresh_tokens[form["refresh_token"]]
                 self._json(200, {"access_token": state.issue_access(scope, "aad-user", allowed)})
             elif grant == "password" and not form.get("refresh_token") and state.anonymous_pull:
-                self._json(200, {"access_token": state.issue_access(scope, "anonymous")})
+                self._json(
+                    200, {"access_token": state.issue_access(scope, "anonymous", _ANONYMOUS)}
+                )
             else:
                 self._error(401, "UNAUTHORIZED", "the refresh token was not accepted")
 
@@ -732,6 +713,20 @@ class AcrEmulator(Service):
         assert self.state is not None
         with self.state.lock:
             return list(self.state.log)
+
+    def set_clock(self, clock: Callable[[], dt.datetime] | None) -> None:
+        """The time pushes are recorded at from now on (None: the real time)."""
+        assert self.state is not None
+        with self.state.lock:
+            self.state.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def record_push(self, name: str, tag: str, at: dt.datetime) -> None:
+        """Say when a tag pushed straight to the registry behind was pushed (test history)."""
+        assert self.state is not None
+        with self.state.lock:
+            self.state.tags.pop((name, tag), None)
+            self.state.first_seen.setdefault((name, tag), at)
+            self.state.pushed[(name, tag)] = at
 
     def violations(self) -> list[Violation]:
         """Answers so far that broke ACR's published description (see acr_conformance)."""

@@ -10,19 +10,21 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+import requests
 from azure.containerregistry import ArtifactTagOrder, ContainerRegistryClient
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 
 from bot.config_schema import Auth, RegistrySpec
 from bot.errors import RegistryAuthError, RegistryNotFoundError, RegistryUnavailableError
 from bot.registries.acr import AcrRegistry, StaticTokenCredential
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
-from devstack.oci_push import PushedImage, push_image, push_index
+from devstack.oci_push import PushedImage, push_image, push_index, put_manifest
 from devstack.registry import Registry
 from devstack.silent import silent_server
 
@@ -31,32 +33,66 @@ AAD_TOKEN = "entra-id-access-token-for-tests"
 
 
 @pytest.fixture(scope="module")
-def repo(registry: Registry) -> tuple[str, dict[str, PushedImage]]:
-    name = f"disc-acr/{uuid.uuid4().hex[:8]}"
-    pushed = {}
-    for i in range(12):
-        tag = f"1.{i}.0"
-        pushed[tag] = push_image(
-            registry.url,
-            name,
-            tag,
-            created=T0 + timedelta(days=i),
-            labels={"io.nightshift.serving-api": "tabular/v1"},
-        )
-    pushed["2.0.0"] = push_index(
-        registry.url,
-        name,
-        "2.0.0",
-        created=T0 - timedelta(days=30),
-        labels={"io.nightshift.serving-api": "tabular/v2"},
-    )
-    return name, pushed
+def emulator(registry: Registry) -> Iterator[AcrEmulator]:
+    with start_acr_emulator(
+        registry.url, tls=True, aad_tokens=[AAD_TOKEN], users={"ci": "ci-pass"}
+    ) as emu:
+        yield emu
+
+
+def push_session(emulator: AcrEmulator, name: str) -> requests.Session:
+    """A session holding a pull,push token for `name`, as `docker login` + push would."""
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides `verify`
+    session.verify = str(emulator.ca_file) if emulator.ca_file else True
+    token = session.get(
+        f"{emulator.url}/oauth2/token",
+        params={"service": emulator.login_server, "scope": f"repository:{name}:pull,push"},
+        auth=("ci", "ci-pass"),
+        timeout=10,
+    ).json()["access_token"]
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+@contextmanager
+def pushed_at(emulator: AcrEmulator, moment: datetime) -> Iterator[None]:
+    """Pushes through the emulator inside are recorded at `moment`."""
+    emulator.set_clock(lambda: moment)
+    try:
+        yield
+    finally:
+        emulator.set_clock(None)
 
 
 @pytest.fixture(scope="module")
-def emulator(registry: Registry) -> Iterator[AcrEmulator]:
-    with start_acr_emulator(registry.url, tls=True, aad_tokens=[AAD_TOKEN]) as emu:
-        yield emu
+def repo(emulator: AcrEmulator) -> tuple[str, dict[str, PushedImage]]:
+    """1.0.0 … 1.11.0 built and pushed a day apart; 2.0.0 built 30 days before the first
+    and pushed 20 days after it: ACR's times are push times, so 2.0.0 is the newest."""
+    name = f"disc-acr/{uuid.uuid4().hex[:8]}"
+    session = push_session(emulator, name)
+    pushed = {}
+    for i in range(12):
+        tag = f"1.{i}.0"
+        with pushed_at(emulator, T0 + timedelta(days=i)):
+            pushed[tag] = push_image(
+                emulator.url,
+                name,
+                tag,
+                created=T0 + timedelta(days=i),
+                labels={"io.nightshift.serving-api": "tabular/v1"},
+                session=session,
+            )
+    with pushed_at(emulator, T0 + timedelta(days=20)):
+        pushed["2.0.0"] = push_index(
+            emulator.url,
+            name,
+            "2.0.0",
+            created=T0 - timedelta(days=30),
+            labels={"io.nightshift.serving-api": "tabular/v2"},
+            session=session,
+        )
+    return name, pushed
 
 
 def acr_spec(emulator: AcrEmulator, **overrides: object) -> RegistrySpec:
@@ -88,15 +124,25 @@ def test_the_sdk_lists_tag_properties_newest_first_across_pages(
             name, order_by=ArtifactTagOrder.LAST_UPDATED_ON_DESCENDING, results_per_page=5
         )
     )
-    assert [t.name for t in tags] == [f"1.{i}.0" for i in reversed(range(12))] + ["2.0.0"]
+    # Ordered by lastUpdateTime, the push time: 2.0.0, built first, was pushed last.
+    assert [t.name for t in tags] == ["2.0.0"] + [f"1.{i}.0" for i in reversed(range(12))]
     assert all(t.digest == pushed[t.name].digest for t in tags)
-    assert tags[0].created_on == T0 + timedelta(days=11)
-    assert tags[0].last_updated_on == tags[0].created_on
+    assert tags[0].created_on == tags[0].last_updated_on == T0 + timedelta(days=20)
+    assert tags[1].created_on == T0 + timedelta(days=11)
     props = client.get_tag_properties(name, "2.0.0")
     assert props.digest == pushed["2.0.0"].digest and props.name == "2.0.0"
-    assert name in list(client.list_repository_names())
     repository = client.get_repository_properties(name)
     assert repository.tag_count == 13
+    # Anonymous pull reads repositories it is told of; listing the catalog takes an identity.
+    with pytest.raises(ClientAuthenticationError):
+        list(client.list_repository_names())
+    signed_in = ContainerRegistryClient(
+        emulator.url,
+        StaticTokenCredential(AAD_TOKEN),
+        audience="https://containerregistry.azure.net",
+        connection_verify=str(emulator.ca_file),
+    )
+    assert name in list(signed_in.list_repository_names())
 
 
 def test_anonymous_listing_through_the_bot_client(
@@ -106,8 +152,8 @@ def test_anonymous_listing_through_the_bot_client(
     client = AcrRegistry(acr_spec(emulator))
     listing = client.list_tags(name)
     assert listing.pages == 3
-    assert listing.tags[0].name == "1.11.0" and listing.tags[0].digest == pushed["1.11.0"].digest
-    assert listing.tags[0].created == T0 + timedelta(days=11)
+    assert listing.tags[0].name == "2.0.0" and listing.tags[0].digest == pushed["2.0.0"].digest
+    assert listing.tags[0].created == T0 + timedelta(days=20)
     stats = client.stats.snapshot()
     # The first page is challenged (sent, 401, token, re-sent); the token is then re-used
     # for the other two pages instead of a challenge round trip on each.
@@ -165,37 +211,50 @@ def test_reads_the_config_of_a_multi_arch_image_through_the_sdk(
     assert client.stats.snapshot()["token"] == 2
 
 
-def test_push_through_the_proxy_records_the_update_time(
-    emulator: AcrEmulator, registry: Registry, repo: tuple[str, dict[str, PushedImage]]
+def test_an_old_build_re_pushed_or_imported_dates_from_the_push_not_the_build(
+    emulator: AcrEmulator,
 ) -> None:
-    import requests
-
-    name, pushed = repo
-    session = requests.Session()
-    session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides `verify`
-    session.verify = str(emulator.ca_file)
-    token = session.get(
-        f"{emulator.url}/oauth2/token",
-        params={"service": emulator.login_server, "scope": f"repository:{name}:pull,push"},
-        verify=str(emulator.ca_file),
-        timeout=10,
-    ).json()["access_token"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    before = datetime.now(UTC) - timedelta(seconds=1)
-    from devstack.oci_push import put_manifest
-
-    put_manifest(
-        emulator.url,
-        name,
-        "1.0.0",
-        pushed["1.11.0"].manifest,
-        pushed["1.11.0"].media_type,
-        session=session,
-    )
-    client = AcrRegistry(acr_spec(emulator, page_size=100))
-    first = client.list_tags(name).tags[0]
-    assert first.name == "1.0.0" and first.digest == pushed["1.11.0"].digest
-    assert first.updated is not None and first.updated >= before
+    """ACR's createdTime is the tag's first push, lastUpdateTime its last; an import is a
+    push. The bot's listing carries those registry times (minAge and newestBuild use
+    lastUpdateTime, docs/promotion-config.md); the build time stays in the config."""
+    name = f"disc-acr/{uuid.uuid4().hex[:8]}"
+    session = push_session(emulator, name)
+    builds = {}
+    for i, tag in enumerate(("1.0.0", "1.1.0", "1.2.0")):
+        with pushed_at(emulator, T0 + timedelta(days=i)):
+            builds[tag] = push_image(
+                emulator.url, name, tag, created=T0 + timedelta(days=i), session=session
+            )
+    with pushed_at(emulator, T0 + timedelta(days=30)):  # the old 1.0.0 pushed again
+        put_manifest(
+            emulator.url,
+            name,
+            "1.0.0",
+            builds["1.0.0"].manifest,
+            builds["1.0.0"].media_type,
+            session=session,
+        )
+    with pushed_at(emulator, T0 + timedelta(days=31)):  # `az acr import` of the 1.1.0 build
+        put_manifest(
+            emulator.url,
+            name,
+            "1.1.0-imported",
+            builds["1.1.0"].manifest,
+            builds["1.1.0"].media_type,
+            session=session,
+        )
+    client = AcrRegistry(acr_spec(emulator, page_size=2))
+    listing = client.list_tags(name)
+    assert [t.name for t in listing.tags] == ["1.1.0-imported", "1.0.0", "1.2.0", "1.1.0"]
+    tags = {t.name: t for t in listing.tags}
+    assert tags["1.1.0-imported"].created == tags["1.1.0-imported"].updated
+    assert tags["1.1.0-imported"].updated == T0 + timedelta(days=31)
+    assert tags["1.1.0-imported"].digest == builds["1.1.0"].digest
+    assert tags["1.0.0"].created == T0 and tags["1.0.0"].updated == T0 + timedelta(days=30)
+    assert tags["1.2.0"].created == tags["1.2.0"].updated == T0 + timedelta(days=2)
+    # The build time is the image config's, untouched by a re-push or an import.
+    assert client.image_config(name, "1.1.0-imported").created == T0 + timedelta(days=1)
+    assert client.image_config(name, "1.0.0").created == T0
 
 
 def test_sdk_retries_429_honouring_retry_after(

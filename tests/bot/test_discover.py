@@ -209,6 +209,13 @@ def test_acr_listing_carries_timestamps_so_maturity_needs_no_config_reads(
     emulator: AcrEmulator, repos: dict[str, str]
 ) -> None:
     config = config_for(emulator.url, repos, environments=10, kind="acr", ca=str(emulator.ca_file))
+    # ACR's times are the registry's push times, not build times: tell the emulator when
+    # the tags (pushed straight to the registry behind it) were pushed.
+    pushed = {"1.0.0": timedelta(days=10), "1.1.0": timedelta(days=3), "1.2.0": timedelta(days=1)}
+    pushed |= {"1.3.0": timedelta(minutes=5), "latest": timedelta(hours=2)}
+    pushed |= {"main-20-abc": timedelta(hours=2), "main-30-def": timedelta(hours=2)}
+    for tag, ago in pushed.items():
+        emulator.record_push(repos["api"], tag, NOW - ago)
     discoverer = Discoverer(config)
     discovery = discoverer.discover(images=["model-api", "model-api-canary"], models=[])
     decisions = [
