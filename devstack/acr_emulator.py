@@ -17,7 +17,9 @@ shapes for what the bot (through `azure-containerregistry`) calls:
 - `GET /acr/v1/_catalog`, `GET /acr/v1/{name}`, `GET /acr/v1/{name}/_tags` (`n`, `last`,
   `orderby=timedesc|timeasc`, `Link: <…>; rel="next"`), `GET /acr/v1/{name}/_tags/{tag}`.
 - `/v2/...` is proxied to the real distribution registry behind it, so manifests and blobs
-  are the real ones; pushes through the proxy record the push time.
+  are the real ones; pushes through the proxy record the push time. A blob GET is
+  answered, as ACR answers it, with a 307 to signed storage on another origin
+  (`devstack.acr_storage`), which refuses a request that carries `Authorization`.
 
 The data is the real registry's: tag names from its tags/list, digests from its manifests.
 Times are the registry's own, as ACR's are, never the image config's `created`: a tag's
@@ -58,6 +60,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import requests
 
 from devstack.acr_conformance import Violation, check_answer
+from devstack.acr_storage import BlobStorage, start_blob_storage
 from devstack.procs import Service
 
 MANIFEST_ACCEPT = ", ".join(
@@ -138,6 +141,7 @@ class EmulatorState:
     faults: list[Fault] = field(default_factory=list)
     log: list[tuple[str, str]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    storage: BlobStorage | None = None  # where blob GETs are redirected, as ACR does
     session: requests.Session = field(default_factory=requests.Session)
 
     # ---- tokens -----------------------------------------------------------------------
@@ -612,6 +616,17 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
             if self.command == "GET" and parts[-2:] == ["tags", "list"]:
                 self._tag_list(name, parse_qs(url.query))
                 return
+            if (
+                self.command == "GET"
+                and state.storage is not None
+                and len(parts) >= 3
+                and parts[-2] == "blobs"
+                and parts[-1].startswith("sha256:")
+            ):
+                # ACR serves no blob bytes itself: a 307 to signed storage, another origin.
+                location = state.storage.location(name, parts[-1])
+                self._send(307, b"", {"Location": location}, "text/plain")
+                return
             body = self._body() if self.command in ("PUT", "POST", "PATCH") else None
             headers = {k: v for k in _PROXY_REQUEST_HEADERS if (v := self.headers.get(k))}
             target = f"{state.upstream}{path}" + (f"?{url.query}" if url.query else "")
@@ -778,12 +793,14 @@ def start_acr_emulator(
     state.login_server = f"127.0.0.1:{actual}"
     ca_file = None
     folder = Path(tempfile.mkdtemp(prefix="acr-emulator-"))
+    context = None
     if tls:
         cert, key = make_self_signed_cert(folder)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         server.socket = context.wrap_socket(server.socket, server_side=True)
         ca_file = cert
+    state.storage = start_blob_storage(state.upstream, state.session, state.secret, context)
     thread = threading.Thread(target=server.serve_forever, name="acr-emulator", daemon=True)
     thread.start()
     scheme = "https" if tls else "http"
@@ -798,6 +815,8 @@ def start_acr_emulator(
     def stop() -> None:
         server.shutdown()
         server.server_close()
+        if state.storage is not None:
+            state.storage.stop()
         state.session.close()
         import shutil
 

@@ -7,6 +7,7 @@ A plain-http endpoint works too: the client then tells the SDK `enforce_https=Fa
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -584,3 +585,54 @@ def test_the_emulator_refuses_a_token_without_the_action_the_call_needs(
     challenge = listed.headers["WWW-Authenticate"]
     assert f'scope="repository:{name}:metadata_read"' in challenge
     assert 'error="insufficient_scope"' in challenge
+
+
+# ---- blob GETs: a 307 to storage, which refuses a forwarded Authorization ---------------
+
+
+def test_blob_reads_follow_acrs_307_to_storage_without_the_registry_token(
+    emulator: AcrEmulator, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    """Through the bot (azure-containerregistry's download_blob): the config is read from
+    storage, and storage never saw the registry's Authorization header."""
+    name, _ = repo
+    storage = emulator.state.storage if emulator.state else None
+    assert storage is not None
+    refused_before = list(storage.refused)
+    emulator.reset()
+    config = AcrRegistry(acr_spec(emulator)).image_config(name, "1.4.0")
+    assert config.created == T0 + timedelta(days=4)
+    blob_gets = [p for m, p in emulator.requests_seen() if m == "GET" and "/blobs/" in p]
+    assert blob_gets  # the registry was asked, and redirected (the bytes came from storage)
+    assert storage.refused == refused_before
+
+
+def test_storage_refuses_a_forwarded_authorization_as_azure_storage_does(
+    emulator: AcrEmulator, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    """A client that carries the registry token across the redirect fails: the fake
+    refuses what the real service refuses."""
+    name, pushed = repo
+    session = push_session(emulator, name)
+    import json
+
+    config_digest = json.loads(pushed["1.4.0"].manifest)["config"]["digest"]
+    redirect = session.get(
+        f"{emulator.url}/v2/{name}/blobs/{config_digest}", allow_redirects=False, timeout=10
+    )
+    assert redirect.status_code == 307
+    location = redirect.headers["Location"]
+    assert not location.startswith(emulator.url) and "sig=" in location
+    forwarded = requests.get(
+        location,
+        headers={"Authorization": session.headers["Authorization"]},
+        verify=str(emulator.ca_file),
+        timeout=10,
+    )
+    assert forwarded.status_code == 400
+    assert "<Code>InvalidAuthenticationInfo</Code>" in forwarded.text
+    unsigned = requests.get(location.split("?")[0], verify=str(emulator.ca_file), timeout=10)
+    assert unsigned.status_code == 403
+    plain = requests.get(location, verify=str(emulator.ca_file), timeout=10)
+    assert plain.status_code == 200
+    assert "sha256:" + hashlib.sha256(plain.content).hexdigest() == config_digest

@@ -421,3 +421,24 @@ def test_an_unquoted_bearer_challenge_is_answered(registry: Registry, estate: Es
         assert client.resolve_digest(estate.repo, "1.2.0") == estate.single.digest
         seen = [p.split("?")[0] for _, p in v3.requests_seen()]
     assert seen.count("/token") == 1
+
+
+def test_the_oci_client_follows_acrs_blob_redirect_without_its_credentials(
+    emulator: AcrEmulator, estate: Estate
+) -> None:
+    """The generic client pointed at ACR's /v2 (as `type: oci` may be): the config blob
+    comes from storage by a 307, and requests drops Authorization crossing origins."""
+    storage = emulator.state.storage if emulator.state else None
+    assert storage is not None
+    refused_before = list(storage.refused)
+    client = OciRegistry(
+        spec(
+            emulator.url,
+            ca_bundle=str(emulator.ca_file),
+            auth=Auth("basic", username_env="U", password_env="P"),
+        ),
+        env={"U": "ci", "P": "ci-pass"},
+    )
+    config = client.image_config(estate.repo, "1.2.0")
+    assert config.created == CREATED and config.labels == LABELS
+    assert storage.refused == refused_before
