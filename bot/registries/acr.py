@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -318,7 +319,13 @@ def _missing_permission(err: ClientAuthenticationError) -> str:
     scheme, params = parse_challenge(header)
     kind, _, rest = params.get("scope", "").partition(":")
     name, _, actions = rest.rpartition(":")
-    if scheme != "bearer" or kind != "repository" or not actions:
+    # The header is the registry's text: name only what looks like a repository and actions.
+    if (
+        scheme != "bearer"
+        or kind != "repository"
+        or not re.fullmatch(r"[a-z0-9._/-]{1,256}", name)
+        or not re.fullmatch(r"[a-z_*]+(,[a-z_*]+)*", actions)
+    ):
         return ""
     needed = [a for a in actions.split(",") if a]
     grants = "; ".join(_GRANTED_BY.get(a, a) for a in needed)
