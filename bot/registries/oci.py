@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -186,7 +187,8 @@ class OciRegistry:
                 passthrough=frozenset({400}) if params else frozenset(),
             )
             if response.status_code == 400 and params is not None:
-                params = {"n": str(self._smaller_page(repository, response))}
+                refused = int(params["n"])
+                params = {"n": str(self._smaller_page(repository, refused, response))}
                 continue
             pages += 1
             try:
@@ -201,17 +203,20 @@ class OciRegistry:
             params = None  # the next link carries its own query
         return TagListing(repository, tuple(TagInfo(name) for name in names), pages)
 
-    def _smaller_page(self, repository: str, refused: requests.Response) -> int:
-        """Halve the page size after a 400 for `n`; an error once even 1 is refused."""
-        code = _error_code(refused)
+    def _smaller_page(self, repository: str, tried: int, answer: requests.Response) -> int:
+        """Half of the refused page size (or less, if another thread already went lower).
+
+        Only a 400 about the page size (PAGINATION_NUMBER_INVALID, or no error code at all)
+        is taken as one; any other 400, or a refusal of even 1, is an error.
+        """
+        code = _error_code(answer)
+        if tried <= 1 or code not in ("", "PAGINATION_NUMBER_INVALID"):
+            raise RegistryError(
+                f"registry {self.name}: listing tags of {repository} gave HTTP 400"
+                f" ({code or 'no error code'}) with a page size of {tried}"
+            )
         with self._lock:
-            tried = self._page_size
-            if tried <= 1:
-                raise RegistryError(
-                    f"registry {self.name}: listing tags of {repository} gave HTTP 400"
-                    f" ({code or 'no error code'}) even with a page size of 1"
-                )
-            self._page_size = max(1, tried // 2)
+            self._page_size = min(self._page_size, max(1, tried // 2))
             first = not self._page_size_logged
             self._page_size_logged = True
         if first:
@@ -303,7 +308,8 @@ def _error_code(response: requests.Response) -> str:
         code = errors[0].get("code") if errors else ""
     except (ValueError, AttributeError):
         return ""
-    return code if isinstance(code, str) else ""
+    # The registry's text goes into logs and errors: only a code-shaped word is kept.
+    return code if isinstance(code, str) and re.fullmatch(r"[A-Z_]{1,64}", code) else ""
 
 
 def _json(raw: bytes, what: str) -> dict[str, Any]:
