@@ -6,12 +6,24 @@ the operations the emulator serves. Every `/acr/v1/...` and `/oauth2/...` answer
 emulator sends is checked here, as it is sent, and the emulator refuses to stop cleanly
 while any answer broke the description: so every test that uses it checks conformance.
 
+Requests are checked too (`check_request`): query and form values against their declared
+types and enums, required ones present, so the bot's client (azure-containerregistry)
+cannot drift from the API either.
+
 Where the description and the real service part ways, the service wins and this says so:
 - Errors. The TypeSpec-generated description gives `Azure.Core.Foundations.ErrorResponse`
   (`{"error": {...}}`) as every operation's default answer. ACR answers errors in the
   distribution envelope `{"errors": [{"code", "message", "detail"}]}` (ACR's docs, and what
   azure-containerregistry and docker read), which the same description defines as
   `AcrErrors`. Errors are checked against `AcrErrors`, with `code` and `message` required.
+- Form field names. The description names them `grantType`, `refreshToken`,
+  `accessToken`; the wire (SDK, docker, ACR, and the earlier hand-written description) uses
+  `grant_type`, `refresh_token`, `access_token`. `POST /oauth2/token` lists the
+  `PostContentSchemaGrantType` enum for `grant_type` but its body schema, and the service,
+  take `TokenGrantType` (`refresh_token`, `password`): the latter is checked. Both
+  operations say `multipart/form-data`; the SDK and ACR use form-urlencoding.
+- `api-version` is marked required; ACR serves docker and OCI clients that never send it,
+  and azure-containerregistry 1.2 omits it on `/acr/v1/{name}/_tags`: not required here.
 - Dates. `format: date-time` is RFC 3339; jsonschema only checks formats it is given a
   checker for, so one is given here, or a broken timestamp would pass unseen.
 """
@@ -55,6 +67,8 @@ class Violation:
     problem: str
 
     def __str__(self) -> str:
+        if self.status == 0:  # a request the client sent, not an answer
+            return f"request {self.method} {self.path}: {self.problem}"
         return f"{self.method} {self.path} -> {self.status}: {self.problem}"
 
 
@@ -127,3 +141,71 @@ def check_answer(
                 if not isinstance(entry, dict) or not entry.get(key):
                     found.append(problem(f"AcrErrors: errors/{i} has no {key}"))
     return found
+
+
+# The TypeSpec-generated description names form fields in camelCase; on the wire (the
+# SDK, docker, ACR itself, and the earlier hand-written description) they are snake_case.
+_WIRE_NAMES = {
+    "grantType": "grant_type",
+    "refreshToken": "refresh_token",
+    "accessToken": "access_token",
+}
+# POST /oauth2/token's parameters list PostContentSchemaGrantType, but its body schema
+# (and the service) take TokenGrantType: refresh_token, or password for anonymous pull.
+_GRANT_TYPES = {"/oauth2/token": "TokenGrantType", "/oauth2/exchange": "PostContentSchemaGrantType"}
+
+
+def check_request(
+    method: str, path: str, query: dict[str, list[str]], form: dict[str, str] | None
+) -> list[Violation]:
+    """What a client sent that the description does not allow; [] for paths it lacks.
+
+    `api-version` is not required: the description marks it so because the SDK always
+    sends it, but ACR answers docker and OCI clients, which never do.
+    """
+    template = template_for(method, path)
+    if template is None:
+        return []
+    found: list[Violation] = []
+    for declared in description()["paths"][template][method.lower()]["parameters"]:
+        if "$ref" in declared:
+            continue
+        parameter = {**declared, "_template": template}
+        where, name = parameter["in"], parameter["name"]
+        if where == "query":
+            values = query.get(name)
+        elif where == "formData":
+            wire = _WIRE_NAMES.get(name, name)
+            values = [form[wire]] if form is not None and wire in form else None
+            name = wire
+        else:
+            continue
+        if values is None:
+            if parameter.get("required"):
+                found.append(Violation(method, path, 0, f"request lacks {where} {name!r}"))
+            continue
+        found.extend(
+            Violation(method, path, 0, problem)
+            for problem in _check_value(name, values[0], parameter)
+        )
+    return found
+
+
+def _check_value(name: str, value: str, parameter: dict[str, Any]) -> list[str]:
+    """One query or form value against its parameter (type int32, enums)."""
+    definitions = description()["definitions"]
+    enum = parameter.get("enum")
+    if name == "grant_type":
+        enum = definitions[_GRANT_TYPES[parameter["_template"]]]["enum"]
+    elif name == "orderby":  # typed as a plain string; the enum is ArtifactTagOrderBy
+        enum = definitions["ArtifactTagOrderBy"]["enum"]
+    if parameter.get("type") == "integer":
+        try:
+            number: int | None = int(value)
+        except ValueError:
+            number = None
+        if number is None or not -(2**31) <= number < 2**31:
+            return [f"{name}={value!r} is not an int32"]
+    elif enum is not None and value not in enum:
+        return [f"{name}={value!r} is not one of {enum}"]
+    return []

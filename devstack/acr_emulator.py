@@ -59,7 +59,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import requests
 
-from devstack.acr_conformance import Violation, check_answer
+from devstack.acr_conformance import Violation, check_answer, check_request
 from devstack.acr_storage import BlobStorage, start_blob_storage
 from devstack.procs import Service
 
@@ -399,7 +399,17 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
 
         def _form(self) -> dict[str, str]:
             fields = parse_qs(self._body().decode(), keep_blank_values=True)
-            return {k: v[0] for k, v in fields.items()}
+            form = {k: v[0] for k, v in fields.items()}
+            self._check_request({}, form)
+            return form
+
+        def _check_request(self, query: dict[str, list[str]], form: dict[str, str] | None) -> None:
+            """The client's request against ACR's description, kept with the answers'."""
+            path = unquote(urlsplit(self.path).path)
+            found = check_request(self.command, path, query, form)
+            if found:
+                with state.lock:
+                    state.violations.extend(found)
 
         def _oauth(self, path: str, query: dict[str, list[str]]) -> None:
             if path == "/oauth2/exchange" and self.command == "POST":
@@ -407,6 +417,7 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
             elif path == "/oauth2/token" and self.command == "POST":
                 self._token(self._form())
             elif path == "/oauth2/token" and self.command == "GET":
+                self._check_request(query, None)
                 scope = (query.get("scope") or [""])[0]
                 user = self._basic_user()
                 if user is None or (user == "" and not state.anonymous_pull):
@@ -472,6 +483,7 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
         # ---- /acr/v1 ---------------------------------------------------------------------
 
         def _acr(self, rest: str, query: dict[str, list[str]]) -> None:
+            self._check_request(query, None)
             auth = self.headers.get("Authorization", "")
             if rest == "_catalog":
                 if not state.authorized(auth, "registry:catalog", "*"):

@@ -636,3 +636,78 @@ def test_storage_refuses_a_forwarded_authorization_as_azure_storage_does(
     plain = requests.get(location, verify=str(emulator.ca_file), timeout=10)
     assert plain.status_code == 200
     assert "sha256:" + hashlib.sha256(plain.content).hexdigest() == config_digest
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "form", "problem"),
+    [
+        pytest.param(
+            "GET", "/acr/v1/a/_tags", {"n": ["many"]}, None, "n='many' is not an int32", id="n"
+        ),
+        pytest.param(
+            "GET",
+            "/acr/v1/a/_tags",
+            {"orderby": ["newest"]},
+            None,
+            "orderby='newest' is not one of",
+            id="orderby",
+        ),
+        pytest.param(
+            "POST",
+            "/oauth2/exchange",
+            {},
+            {"grant_type": "access_token"},
+            None,
+            id="exchange-without-service",
+        ),
+        pytest.param(
+            "POST",
+            "/oauth2/token",
+            {},
+            {
+                "grant_type": "client_credentials",
+                "service": "s",
+                "scope": "x",
+                "refresh_token": "r",
+            },
+            "grant_type='client_credentials' is not one of",
+            id="grant-type",
+        ),
+        pytest.param(
+            "GET",
+            "/oauth2/token",
+            {"service": ["s"]},
+            None,
+            "request lacks query 'scope'",
+            id="token-without-scope",
+        ),
+    ],
+)
+def test_check_request_refuses_what_the_description_refuses(
+    method: str,
+    path: str,
+    query: dict[str, list[str]],
+    form: dict[str, str] | None,
+    problem: str | None,
+) -> None:
+    from devstack.acr_conformance import check_request
+
+    found = [str(v) for v in check_request(method, path, query, form)]
+    expected = problem or "request lacks formData 'service'"
+    assert any(expected in f for f in found), found
+
+
+def test_the_sdks_requests_conform_too(
+    emulator: AcrEmulator, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    """What azure-containerregistry sends for the bot (Entra ID exchange, token, ordered
+    paged listing) breaks nothing in the description."""
+    name, _ = repo
+    emulator.reset()
+    spec = acr_spec(emulator, auth=Auth("bearer-token", token_env="T"), page_size=4)
+    assert len(AcrRegistry(spec, env={"T": AAD_TOKEN}).list_tags(name).tags) == 13
+    sent = [p for _, p in emulator.requests_seen()]
+    assert any("orderby=timedesc" in p and "n=4" in p for p in sent), sent
+    paths = {p.split("?")[0] for p in sent}
+    assert {"/oauth2/exchange", "/oauth2/token"} <= paths
+    assert [str(v) for v in emulator.violations() if v.status == 0] == []
