@@ -2,7 +2,15 @@
 
 The SDK only sends tokens over TLS, so the emulator serves https with a throwaway
 self-signed certificate and the client trusts it through `caBundle` (connection_verify).
-A plain-http endpoint works too: the client then tells the SDK `enforce_https=False`.
+A plain-http endpoint works too: the client then tells the SDK `enforce_https=False`,
+but only on loopback: anywhere else an http:// ACR is refused (Entra ID tokens in clear).
+
+Every answer (and request) the emulator handles is checked against ACR's published
+description (devstack/acr_conformance.py) and the emulator fails its `with` block on any
+drift, so each test here is also a conformance test; one breaks a field on purpose to show
+the check catches it. The emulator also behaves as ACR does where the bot depends on it:
+tag times are push times, blob GETs redirect to storage that refuses a forwarded token,
+and a token lacking the action a call needs is refused.
 """
 
 from __future__ import annotations
