@@ -142,6 +142,9 @@ class EmulatorState:
     log: list[tuple[str, str]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     storage: BlobStorage | None = None  # where blob GETs are redirected, as ACR does
+    # ACR gives at most 1000 tags a page whatever `n` asks (Azure/acr#749): no 400, a
+    # shorter page and a Link to the next one.
+    max_page: int = 1000
     session: requests.Session = field(default_factory=requests.Session)
 
     # ---- tokens -----------------------------------------------------------------------
@@ -544,7 +547,7 @@ def _handler(state: EmulatorState) -> type[BaseHTTPRequestHandler]:
                 items.sort(key=lambda kv: (kv[1].updated, kv[0]), reverse=True)
             elif orderby == "timeasc":
                 items.sort(key=lambda kv: (kv[1].updated, kv[0]))
-            size = max(1, int((query.get("n") or ["100"])[0]))
+            size = min(state.max_page, max(1, int((query.get("n") or ["100"])[0])))
             last = query["last"][0] if query.get("last") else None
             start = 0
             if last is not None:
@@ -788,6 +791,7 @@ def start_acr_emulator(
     users: dict[str, str] | None = None,
     upstream_auth: tuple[str, str] | None = None,
     port: int = 0,
+    max_page: int = 1000,
 ) -> AcrEmulator:
     """Serve the emulator on loopback in a background thread, in front of `upstream`."""
     state = EmulatorState(
@@ -796,6 +800,7 @@ def start_acr_emulator(
         aad_tokens=frozenset(aad_tokens) | frozenset(aad_actions or {}),
         aad_actions={k: frozenset(v) for k, v in (aad_actions or {}).items()},
         users=dict(users or {}),
+        max_page=max_page,
     )
     if upstream_auth:
         state.session.auth = upstream_auth

@@ -719,3 +719,14 @@ def test_the_sdks_requests_conform_too(
     paths = {p.split("?")[0] for p in sent}
     assert {"/oauth2/exchange", "/oauth2/token"} <= paths
     assert [str(v) for v in emulator.violations() if v.status == 0] == []
+
+
+def test_acr_clamping_the_page_size_loses_no_tag(
+    registry: Registry, repo: tuple[str, dict[str, PushedImage]]
+) -> None:
+    """ACR returns at most 1000 tags a page whatever `n` asks (no 400): the bot follows the
+    Link of the shorter pages to the end. Here the cap is 5 and the bot asks for 100."""
+    with start_acr_emulator(registry.url, tls=False, max_page=5) as capped:
+        listing = AcrRegistry(acr_spec(capped, page_size=100)).list_tags(repo[0])
+    assert listing.pages == 3
+    assert len({t.name for t in listing.tags}) == len(listing.tags) == 13
