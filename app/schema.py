@@ -43,6 +43,10 @@ class TabularSchema:
     probabilities: str | None  # output name of the class probabilities, if any
 
     @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(out.name for out in self.outputs)
+
+    @property
     def v2_input_datatype(self) -> str:
         return V2_DATATYPES[self.input.dtype]
 

@@ -16,6 +16,7 @@ from app.errors import BadInput
 from app.schema import TabularSchema
 
 _NUMBER_TYPES = (int, float)
+_PARAMETER_TYPES = (str, int, float)  # bool is an int
 
 
 def instances_to_features(
@@ -96,14 +97,16 @@ def v2_request_id(body: dict[str, Any]) -> str | None:
 
 
 def requested_outputs(body: dict[str, Any], schema: TabularSchema) -> list[str]:
-    """V2 `outputs: [{"name": ...}]` selects outputs; absent means all of them."""
+    """V2 `outputs: [{"name": ...}]` selects outputs; absent means all of them. `null`, an
+    empty list and a name asked for twice are refused: each would be answered with
+    something other than what was asked."""
     names = [out.name for out in schema.outputs]
-    requested = body.get("outputs")
-    if requested is None:
+    if "outputs" not in body:
         return names
+    requested = body["outputs"]
     if not isinstance(requested, list) or not requested:
         raise BadInput('"outputs" must be a non-empty list of {"name": ...} objects')
-    chosen = []
+    chosen: list[str] = []
     for index, item in enumerate(requested):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise BadInput(f'outputs[{index}] must be an object with a string "name"')
@@ -112,14 +115,16 @@ def requested_outputs(body: dict[str, Any], schema: TabularSchema) -> list[str]:
             raise BadInput(
                 f"outputs[{index}].name {item['name']!r} is not an output; the model has {names}"
             )
+        if item["name"] in chosen:
+            raise BadInput(f"outputs[{index}].name {item['name']!r} is asked for twice")
         chosen.append(item["name"])
     return chosen
 
 
 def check_outputs_finite(results: dict[str, np.ndarray[Any, Any]], row_name: str) -> None:
     """JSON has no NaN or Infinity: extreme features that overflow the model's arithmetic
-    are the caller's to fix, so they get a 400 naming the first such row. Called only once
-    encoding has failed, so a good request never pays for the scan."""
+    are the caller's to fix, so they get a 400 naming the first such row. Every output is
+    checked, asked for or not: a label computed from NaN scores is no answer either."""
     for name, values in results.items():
         if values.dtype.kind != "f" or np.isfinite(values).all():
             continue
@@ -146,9 +151,19 @@ def _dims(shape: Any) -> list[int] | None:
 
 
 def _check_parameters(holder: dict[str, Any], where: str) -> None:
-    """V2 `parameters` is an object wherever it appears; the app reads none of them."""
-    if "parameters" in holder and not isinstance(holder["parameters"], dict):
-        raise BadInput(f"{where} parameters must be an object, got {_kind(holder['parameters'])}")
+    """V2 `parameters` is an object wherever it appears, and each value a string, number or
+    boolean (the spec's `$parameter`); the app reads none of them."""
+    if "parameters" not in holder:
+        return
+    parameters = holder["parameters"]
+    if not isinstance(parameters, dict):
+        raise BadInput(f"{where} parameters must be an object, got {_kind(parameters)}")
+    for key, value in parameters.items():
+        if not isinstance(value, _PARAMETER_TYPES):
+            raise BadInput(
+                f"{where} parameters[{key!r}] must be a string, number or boolean,"
+                f" got {_kind(value)}"
+            )
 
 
 def _check_batch(rows: int, max_batch: int, what: str) -> None:

@@ -242,15 +242,6 @@ HTTP_CASES = [
     ),
     pytest.param(
         "POST",
-        "/predict",
-        '{"instances": [[1,2,3,4]]}',
-        None,
-        415,
-        "got none",
-        id="no-content-type",
-    ),
-    pytest.param(
-        "POST",
         "/v2/models/iris/infer",
         "x",
         "text/plain",
@@ -322,6 +313,23 @@ def test_http_errors_are_json(
     assert response.status_code == status
     assert response.content_type == "application/json"
     assert message in response.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("/predict", '{"instances": [[5.1, 3.5, 1.4, 0.2]]}', id="predict"),
+        pytest.param("/v2/models/iris/infer", str(v2()).replace("'", '"'), id="v2"),
+    ],
+)
+def test_a_body_without_content_type_is_read_as_json(
+    client: FlaskClient, path: str, body: str
+) -> None:
+    """The V2 protocol does not require the header, and tritonclient sends none."""
+    response = client.post(path, data=body)
+    assert "CONTENT_TYPE" not in response.request.environ
+    assert response.status_code == 200, response.get_json()
+    assert response.is_json
 
 
 def test_405_keeps_the_allow_header(client: FlaskClient) -> None:
