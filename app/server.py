@@ -13,6 +13,7 @@ Read from the environment when `python -m app` starts:
     WEB_CONCURRENCY (worker processes, 2),
     SERVER_THREADS (Python threads per worker, started on demand, 128: enough for every one
         of 64 slow clients to sit in one worker while normal requests still find a thread),
+    SERVER_CONNECTIONS (open connections per worker, idle keep-alive ones included, 2048),
     SERVER_HEADER_TIMEOUT (seconds a client may take to send its headers, 30),
     GRACEFUL_TIMEOUT (seconds in-flight requests get to finish after SIGTERM, 30),
     PROMETHEUS_MULTIPROC_DIR (a fresh temp folder unless set; wiped at start).
@@ -40,6 +41,7 @@ class ServerConfig:
     port: int = 8080
     workers: int = 2
     threads: int = 128
+    connections: int = 2048
     header_timeout_s: int = 30
     graceful_timeout_s: int = 30
 
@@ -51,6 +53,7 @@ class ServerConfig:
             port=_positive(env, "PORT", cls.port),
             workers=_positive(env, "WEB_CONCURRENCY", cls.workers),
             threads=_positive(env, "SERVER_THREADS", cls.threads),
+            connections=_positive(env, "SERVER_CONNECTIONS", cls.connections),
             header_timeout_s=_positive(env, "SERVER_HEADER_TIMEOUT", cls.header_timeout_s, 60),
             graceful_timeout_s=_positive(env, "GRACEFUL_TIMEOUT", cls.graceful_timeout_s),
         )
@@ -76,8 +79,10 @@ def serve(config: ServerConfig) -> None:
         port=config.port,
         workers=config.workers,
         blocking_threads=config.threads,
-        # Requests past the thread pool wait in Rust, where a waiting request costs no thread.
-        backpressure=config.threads,
+        # Granian counts open connections here, idle keep-alive ones included: past it, new
+        # connections wait unaccepted. Idle connections cost no thread, so allow many.
+        backlog=max(1024, config.connections),
+        backpressure=config.connections,
         http="1",  # type: ignore[arg-type]
         websockets=False,
         http1_settings=HTTP1Settings(header_read_timeout=config.header_timeout_s * 1000),
