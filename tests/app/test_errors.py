@@ -181,6 +181,31 @@ V2_CASES = [
         id="output-params",
     ),
     pytest.param(v2(shape=[1.5, 4]), "inputs[0].shape must be [rows, 4]", id="fractional-dim"),
+    # Issue 12's V2 deviations: each was answered 200 with something other than was asked.
+    pytest.param(
+        {**v2(), "outputs": None}, '"outputs" must be a non-empty list', id="outputs-null"
+    ),
+    pytest.param(
+        {**v2(), "outputs": [{"name": "label"}, {"name": "label"}]},
+        "outputs[1].name 'label' is asked for twice",
+        id="duplicate-output",
+    ),
+    pytest.param(
+        {**v2(), "parameters": {"binary_data_output": {"nested": True}}},
+        "request parameters['binary_data_output'] must be a string, number or boolean,"
+        " got an object",
+        id="params-nested",
+    ),
+    pytest.param(
+        {"inputs": [{**v2()["inputs"][0], "parameters": {"a": [1]}}]},
+        "inputs[0] parameters['a'] must be a string, number or boolean, got a list",
+        id="tensor-params-nested",
+    ),
+    pytest.param(
+        {**v2(), "outputs": [{"name": "label", "parameters": {"x": None}}]},
+        "outputs[0] parameters['x'] must be a string, number or boolean, got null",
+        id="output-params-null",
+    ),
 ]
 
 
@@ -191,6 +216,11 @@ def test_v2_infer_rejects_bad_tensors_precisely(
     response = client.post("/v2/models/iris/infer", json=body)
     assert response.status_code == 400
     assert message in response.get_json()["error"]
+
+
+def test_v2_scalar_parameters_are_accepted(client: FlaskClient) -> None:
+    body = {**v2(), "parameters": {"a": "x", "b": 1, "c": 1.5, "d": True}}
+    assert client.post("/v2/models/iris/infer", json=body).status_code == 200
 
 
 def test_v2_shape_takes_integral_numbers_as_json_schema_does(client: FlaskClient) -> None:
@@ -355,6 +385,11 @@ def test_unexpected_errors_are_a_json_500_without_details(app: Flask) -> None:
         pytest.param("/v2/models/iris/infer",
                      v2(shape=[2, 4], data=[*GOOD, 3.3e38, -3.3e38, 3.3e38, -3.3e38]),
                      "inputs[0] row[1]", id="v2"),
+        # Asking only for the label: the label would be computed from NaN scores.
+        pytest.param("/v2/models/iris/infer",
+                     {**v2(shape=[1, 4], data=[3e38] * 4), "outputs": [{"name": "label"}]},
+                     "inputs[0] row[0]", id="v2-label-only"),
+        pytest.param("/predict", {"instances": [[3e38] * 4]}, "instances[0]", id="predict-3e38"),
     ],
 )  # fmt: skip
 def test_features_that_overflow_the_model_get_a_400_not_nan(
