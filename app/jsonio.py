@@ -49,6 +49,11 @@ def read_json_body(max_bytes: int) -> dict[str, Any]:
     A body without a Content-Type is read as JSON: the Open Inference Protocol does not
     require the header, and its reference client (tritonclient) sends none."""
     environ = request.environ
+    if "HTTP_INFERENCE_HEADER_CONTENT_LENGTH" in environ:
+        raise BadInput(
+            "binary tensor data (Inference-Header-Content-Length) is not supported by this"
+            " server; send the tensor data as JSON"
+        )
     content_type = environ.get("CONTENT_TYPE", "")
     if content_type and content_type != "application/json":
         check_media_type(request.mimetype)

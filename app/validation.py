@@ -17,6 +17,8 @@ from app.schema import TabularSchema
 
 _NUMBER_TYPES = (int, float)
 _PARAMETER_TYPES = (str, int, float)  # bool is an int
+# The binary tensor data extension: this server speaks JSON tensors only.
+_BINARY_PARAMETERS = frozenset({"binary_data", "binary_data_size", "binary_data_output"})
 
 
 def instances_to_features(
@@ -159,6 +161,11 @@ def _check_parameters(holder: dict[str, Any], where: str) -> None:
     if not isinstance(parameters, dict):
         raise BadInput(f"{where} parameters must be an object, got {_kind(parameters)}")
     for key, value in parameters.items():
+        if key in _BINARY_PARAMETERS and value not in (False, 0):
+            raise BadInput(
+                f"{where} parameters[{key!r}]: binary tensor data is not supported by this"
+                " server; send and ask for tensor data as JSON"
+            )
         if not isinstance(value, _PARAMETER_TYPES):
             raise BadInput(
                 f"{where} parameters[{key!r}] must be a string, number or boolean,"
