@@ -20,7 +20,8 @@ PEERS = ROOT / ".nightshift" / "peers"
 PACKAGES = {
     "fastapi": ["fastapi", "uvicorn[standard]", "onnxruntime", "numpy"],
     "kserve": ["kserve", "onnxruntime", "numpy"],
-    "mlserver": ["mlserver", "onnxruntime", "numpy"],
+    # MLServer 1.7 calls asyncio.get_event_loop() in its workers, which uvloop 0.22 refuses.
+    "mlserver": ["mlserver", "uvloop<0.22", "onnxruntime", "numpy"],
 }
 
 
