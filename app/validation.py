@@ -43,9 +43,7 @@ def instances_to_features(
                 f"instances[{index}] has {len(row)} features; the model takes {expected}"
             )
         flat.extend(row)
-    features = _to_array(
-        flat, schema.numpy_dtype, lambda i: f"instances[{i // expected}][{i % expected}]"
-    )
+    features = _to_array(flat, schema, lambda i: f"instances[{i // expected}][{i % expected}]")
     return features.reshape(len(rows), expected)
 
 
@@ -81,7 +79,7 @@ def v2_inputs_to_features(
         raise BadInput(f"inputs[0].shape is {shape}; the model takes {schema.n_features} features")
     _check_batch(rows, max_batch, "inputs[0].shape[0]")
     flat = _flatten(tensor["data"], rows, columns)
-    features = _to_array(flat, schema.numpy_dtype, lambda i: f"inputs[0].data[{i}]")
+    features = _to_array(flat, schema, lambda i: f"inputs[0].data[{i}]")
     return features.reshape(rows, columns)
 
 
@@ -209,21 +207,27 @@ DTYPE_MAX = {
 _NUMBERS = frozenset(_NUMBER_TYPES)
 
 
-def _to_array(flat: list[Any], dtype: str, where: Any) -> np.ndarray[Any, Any]:
+def _to_array(flat: list[Any], schema: TabularSchema, where: Any) -> np.ndarray[Any, Any]:
     """Check with one pass each over types and magnitudes (cheap in C), then convert once;
     only a bad request pays for finding and naming the offending element."""
     # bool is an int in Python, and a JSON true is not a feature value: compare exact types.
     if not set(map(type, flat)) <= _NUMBERS:
         index, value = next((i, v) for i, v in enumerate(flat) if type(v) not in _NUMBER_TYPES)
         raise BadInput(f"{where(index)} is {_kind(value)}; features must be numbers")
-    limit = DTYPE_MAX[dtype]
+    dtype = schema.numpy_dtype
+    limit = min(DTYPE_MAX[dtype], schema.feature_limit)
     if flat and max(map(abs, flat)) > limit:
         index, value = next((i, v) for i, v in enumerate(flat) if abs(v) > limit)
         if isinstance(value, float) and not math.isfinite(value):
             raise BadInput(f"{where(index)} is not a finite number")
         if isinstance(value, int) and abs(value) > DTYPE_MAX["float64"]:
             raise BadInput(f"{where(index)} is too large for a {dtype} feature")
-        raise BadInput(f"{where(index)} = {value:g} is out of range for {dtype}")
+        if abs(value) > DTYPE_MAX[dtype]:
+            raise BadInput(f"{where(index)} = {value:g} is out of range for {dtype}")
+        raise BadInput(
+            f"{where(index)} = {value:g} is outside the model's range: features must be"
+            f" within ±{limit:g}, beyond which its outputs are not finite"
+        )
     return np.array(flat, dtype=dtype)
 
 
