@@ -538,7 +538,7 @@ def large_model_bytes() -> bytes:
 
 
 def cold_start(folder: Path) -> float:
-    """Seconds from starting gunicorn to ready, with the 100 MB model fetched from Azurite."""
+    """Seconds from starting the server to ready, with the 100 MB model fetched from Azurite."""
     from devstack.azurite import start_azurite
     from modelstore.store import open_store
 

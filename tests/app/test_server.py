@@ -158,7 +158,7 @@ def test_concurrent_requests_are_answered_correctly_and_all_counted(
     assert all(r["method"] == "POST" and r["duration_ms"] >= 0 for r in predict_records)
 
 
-def test_wrong_sha256_under_gunicorn_stays_live_not_ready_and_logs_why(iris: ModelFolder) -> None:
+def test_wrong_sha256_under_the_server_stays_live_not_ready_and_logs_why(iris: ModelFolder) -> None:
     env = {**iris.env(), "MODEL_SHA256": "f" * 64}
     with run_app(env, "--workers", "1", ready=False) as server:
         ready = requests.get(f"{server.url}/v2/health/ready", timeout=5)
