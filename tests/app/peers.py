@@ -43,8 +43,12 @@ def peer_python(name: str) -> Path:
         )  # fmt: skip
         subprocess.run(
             [str(uv), "pip", "install", "-q", "--python", str(python), *packages],
-            check=True, timeout=1200, capture_output=True,
+            check=True, timeout=540, capture_output=True,
         )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise MissingComponentError(
+            f"installing {' '.join(packages)} into {folder} from PyPI took over 9 minutes"
+        ) from None
     except subprocess.CalledProcessError as err:
         raise MissingComponentError(
             f"could not install {' '.join(packages)} into {folder} from PyPI:"
