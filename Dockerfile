@@ -1,5 +1,5 @@
 # Two images from one file, each from its own lock:
-#   serve (the default, last stage): gunicorn, Flask and onnxruntime from requirements/serve.txt.
+#   serve (the default, last stage): Granian, Flask and onnxruntime from requirements/serve.txt.
 #   bot (--target bot): `python -m bot` from requirements/bot.txt, plus kubectl for its gate.
 #   buildah build --build-arg VERSION=1.4.0 --build-arg REVISION=$(git rev-parse HEAD) \
 #     --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) --build-arg SOURCE=https://... .
@@ -69,7 +69,7 @@ LABEL org.opencontainers.image.title="nightshift model-api" \
       org.opencontainers.image.created="${CREATED}" \
       io.nightshift.serving-api="tabular/v1"
 COPY --from=serve-build /opt/venv /opt/venv
-# Writable paths at run time are /tmp (metrics files, gunicorn heartbeats) and /models.
+# Writable paths at run time are /tmp (prometheus multiprocess files) and /models.
 RUN mkdir /models && chown 10001:10001 /models
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -85,4 +85,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8080
-ENTRYPOINT ["gunicorn", "--config", "python:app.gunicorn_conf", "app:create_app()"]
+# `python -m app` checks the configuration (exit 2 with one line), prefetches the model when
+# MODEL_STORE is set, then becomes Granian's master: SIGTERM drains in-flight requests within
+# GRACEFUL_TIMEOUT while the listening socket is closed (app/server.py).
+ENTRYPOINT ["python", "-m", "app"]

@@ -1,8 +1,8 @@
 """The Nightshift serving app: a Flask service for one pinned, verified tabular ONNX model.
 
-`create_app()` is imported lazily so that importing `app` (as gunicorn does for
-`app.gunicorn_conf`) loads neither Flask nor prometheus_client: the gunicorn master must
-set PROMETHEUS_MULTIPROC_DIR before any worker imports prometheus_client.
+`create_app()` is imported lazily so that importing `app` (as `python -m app` does) loads
+neither Flask nor prometheus_client: the server's master must set PROMETHEUS_MULTIPROC_DIR
+before prometheus_client is imported anywhere (app/server.py).
 """
 
 from __future__ import annotations

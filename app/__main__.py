@@ -1,4 +1,7 @@
-"""`python -m app`: serve the model locally with gunicorn, on loopback unless told otherwise."""
+"""`python -m app`: serve the model with Granian (app/server.py), on loopback unless told otherwise.
+
+The image runs this too: the process becomes Granian's master, so SIGTERM from the
+orchestrator reaches it directly and drains the workers."""
 
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ The model comes from the environment:
   MODEL_STORE     optional: a store URL (file:///abs/dir, azure://container, https://...)
                   to fetch the pinned model from when MODEL_DIR has no model.onnx
 Tuning: MAX_BATCH (1024 rows), MAX_BODY_BYTES (1048576), ORT_INTRA_OP_THREADS (1),
-  ORT_INTER_OP_THREADS (1), and gunicorn's WEB_CONCURRENCY, GUNICORN_THREADS,
-  GUNICORN_TIMEOUT, GUNICORN_GRACEFUL_TIMEOUT (see app/gunicorn_conf.py).
+  ORT_INTER_OP_THREADS (1), ACCESS_LOG_EVERY (100: log 1 in N successes, every error),
+  and the server's WEB_CONCURRENCY (2 workers), SERVER_THREADS (128 per worker, on demand),
+  SERVER_HEADER_TIMEOUT (30 s), GRACEFUL_TIMEOUT (30 s) (see app/server.py).
 
 Example:
   MODEL_DIR=build/iris MODEL_NAME=iris MODEL_VERSION=1.0.0 \\
@@ -31,7 +35,7 @@ Example:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m app",
-        description="Serve the pinned model with gunicorn (JSON access log on stdout).",
+        description="Serve the pinned model with Granian (JSON access log on stdout).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -47,13 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         type=int,
         default=None,
-        help="gunicorn workers (default: $WEB_CONCURRENCY or 2)",
+        help="worker processes (default: $WEB_CONCURRENCY or 2)",
     )
     parser.add_argument(
         "--threads",
         type=int,
         default=None,
-        help="threads per worker (default: $GUNICORN_THREADS or 1)",
+        help="most Python threads per worker (default: $SERVER_THREADS or 128)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     args = parser.parse_args(argv)  # fmt: skip
@@ -70,19 +74,23 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"python -m app: {problem}", file=sys.stderr)
         return 2
-    env = dict(os.environ, HOST=args.host)
+    os.environ["HOST"] = args.host
     for key, value in (("PORT", args.port), ("WEB_CONCURRENCY", args.workers),
-                       ("GUNICORN_THREADS", args.threads)):  # fmt: skip
+                       ("SERVER_THREADS", args.threads)):  # fmt: skip
         if value is not None:
             if value < 1:
                 print(f"python -m app: --{key.lower()} must be positive", file=sys.stderr)
                 return 2
-            env[key] = str(value)
-    command = [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf",
-               "app:create_app()"]  # fmt: skip
-    # exec, not a child: signals from the terminal or the orchestrator reach gunicorn itself.
-    os.execvpe(command[0], command, env)  # noqa: S606
-    return 0  # pragma: no cover
+            os.environ[key] = str(value)
+    from app.server import ServerConfig, serve
+
+    try:
+        config = ServerConfig.from_env()
+    except ServingError as err:
+        print(f"python -m app: {err}", file=sys.stderr)
+        return 2
+    serve(config)
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -82,7 +82,44 @@ def load_model(settings: Settings) -> ServedModel:
     if card is not None:
         check_card_matches(card, inputs, outputs)
     schema = tabular_schema(inputs, outputs)
+    schema = replace(schema, feature_limit=probe_feature_limit(session, schema))
     return ServedModel(identity, schema, session)
+
+
+# Candidate limits, largest first: the dtype's own maximum, then round magnitudes.
+_LIMITS = (1e300, 1e30, 1e20, 1e15, 1e12, 1e9, 1e6, 1e3)
+_MAX_CORNERS = 4096
+
+
+def probe_feature_limit(session: Any, schema: TabularSchema) -> float:
+    """The largest feature magnitude at which the model's outputs stay finite, found once at
+    load by running the corners of the box [-L, L]^n for each candidate L.
+
+    Features near float32's maximum (3.4e38) pass any dtype check yet overflow a linear
+    model's sums into inf and NaN. Refusing them up front, with a bound the OpenAPI
+    document states, means every request the document allows gets an answer. Corners are
+    where a linear model's (and a tree's) outputs are most extreme; the check of every
+    answer's outputs (validation.check_outputs_finite) stays as the backstop."""
+    from app.validation import DTYPE_MAX
+
+    dtype = schema.numpy_dtype
+    n = schema.n_features
+    if n <= 12:
+        grid = np.array(np.meshgrid(*[[-1.0, 1.0]] * n)).reshape(n, -1).T
+    else:
+        grid = np.random.default_rng(0).choice([-1.0, 1.0], size=(_MAX_CORNERS, n))
+    # Each feature alone at the limit too, the others at zero.
+    signs = np.vstack([grid, np.eye(n), -np.eye(n)])
+    for limit in _LIMITS:
+        bound = min(limit, DTYPE_MAX[dtype])
+        values = session.run(None, {schema.input.name: (signs * bound).astype(dtype)})
+        if all(
+            np.isfinite(v).all()
+            for v in values
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+        ):
+            return bound
+    return _LIMITS[-1]
 
 
 def fetch_model(settings: Settings, folder: Path) -> None:

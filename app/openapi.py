@@ -9,6 +9,7 @@ rule left to prose is that `shape[0]` equals the number of rows in `data`.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from app.model import ServedModel
@@ -157,13 +158,82 @@ def _paths(model: ServedModel | None) -> dict[str, Any]:
     }
 
 
+# V2 `parameters`: values are strings, numbers or booleans; the binary data extension's
+# parameters may only say "no" (the server speaks JSON tensors only).
+PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        key: {"enum": [False, 0]}
+        for key in ("binary_data", "binary_data_size", "binary_data_output")
+    },
+    "additionalProperties": {"type": ["string", "number", "boolean"]},
+}
+# Up to this MAX_BATCH the document states that shape[0] matches the rows in `data`, with one
+# branch per row count; past it the rule stays in prose (the document would grow to ~200
+# bytes per allowed row count).
+MAX_SHAPE_BRANCHES = 64
+# Past this many ordered selections of outputs, the document says only "no repeats".
+_MAX_SELECTIONS = 64
+
+
+def _outputs_schema(names: list[str] | None) -> dict[str, Any]:
+    """Requested outputs: each name at most once, as the server enforces. JSON Schema cannot
+    say "unique by name", so for a model's few outputs the document lists every ordered
+    selection of them; the generic document (no model) and large models say uniqueItems."""
+    item: dict[str, Any] = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"type": "string"}, "parameters": PARAMETERS},
+    }
+    schema: dict[str, Any] = {"type": "array", "minItems": 1, "items": item}
+    if names is None:
+        return {**schema, "uniqueItems": True}
+    item["properties"]["name"] = {"type": "string", "enum": names}
+    selections = [
+        chosen
+        for size in range(1, len(names) + 1)
+        for chosen in itertools.permutations(names, size)
+    ]
+    if len(selections) > _MAX_SELECTIONS:
+        return {**schema, "maxItems": len(names), "uniqueItems": True}
+
+    def fixed(name: str) -> dict[str, Any]:
+        return {**item, "properties": {**item["properties"], "name": {"const": name}}}
+
+    schema["anyOf"] = [
+        {"prefixItems": [fixed(name) for name in chosen], "minItems": len(chosen),
+         "maxItems": len(chosen)}
+        for chosen in selections
+    ]  # fmt: skip
+    return schema
+
+
+def _rows_agree(max_batch: int, n_features: int) -> list[dict[str, Any]]:
+    """One branch per row count r: shape [r, n] with r nested rows or r*n flat values."""
+    return [
+        {
+            "properties": {
+                "shape": {"prefixItems": [{"const": rows}]},
+                "data": {
+                    "anyOf": [
+                        {"minItems": rows, "maxItems": rows, "items": {"type": "array"}},
+                        {"minItems": rows * n_features, "maxItems": rows * n_features,
+                         "items": {"type": "number"}},
+                    ]
+                },
+            }
+        }
+        for rows in range(1, max_batch + 1)
+    ]  # fmt: skip
+
+
 def _schemas(settings: Settings, model: ServedModel | None) -> dict[str, Any]:
     string = {"type": "string"}
     feature: dict[str, Any] = {"type": "number"}
     row: dict[str, Any] = {"type": "array", "items": feature}
     shape: dict[str, Any] = {"type": "array", "items": {"type": "integer", "minimum": 0}}
     data: dict[str, Any] = {"type": "array"}
-    output_name: dict[str, Any] = {"type": "string"}
+    output_names: list[str] | None = None
     input_tensor: dict[str, Any] = {
         "type": "object",
         "required": ["name", "shape", "datatype", "data"],
@@ -172,14 +242,14 @@ def _schemas(settings: Settings, model: ServedModel | None) -> dict[str, Any]:
             "shape": shape,
             "datatype": string,
             "data": data,
-            "parameters": {"type": "object"},
+            "parameters": PARAMETERS,
         },
     }
     if model is not None:
         schema = model.schema
         n_features, max_batch = schema.n_features, settings.max_batch
-        # The exact largest finite value: anything beyond it is refused with a 400.
-        bound = DTYPE_MAX[schema.numpy_dtype]
+        # The largest value the server accepts: the dtype's, or the model's own limit.
+        bound = min(DTYPE_MAX[schema.numpy_dtype], schema.feature_limit)
         feature.update(minimum=-bound, maximum=bound)
         row.update(minItems=n_features, maxItems=n_features)
         props = input_tensor["properties"]
@@ -207,7 +277,9 @@ def _schemas(settings: Settings, model: ServedModel | None) -> dict[str, Any]:
             ],
             description="Nested [rows][features], or row-major flat (rows × features values).",
         )
-        output_name["enum"] = [out.name for out in schema.outputs]
+        output_names = [out.name for out in schema.outputs]
+        if max_batch <= MAX_SHAPE_BRANCHES:
+            input_tensor["anyOf"] = _rows_agree(max_batch, n_features)
     else:
         data["description"] = "Row-major flat, or nested [rows][features]."
     tensor_out = {
@@ -267,17 +339,9 @@ def _schemas(settings: Settings, model: ServedModel | None) -> dict[str, Any]:
             "required": ["inputs"],
             "properties": {
                 "id": string,
-                "parameters": {"type": "object"},
+                "parameters": PARAMETERS,
                 "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": input_tensor},
-                "outputs": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["name"],
-                        "properties": {"name": output_name, "parameters": {"type": "object"}},
-                    },
-                },
+                "outputs": _outputs_schema(output_names),
             },
         },
         "InferResponse": {

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, g, jsonify
 
+from app.inference import run_model
 from app.jsonio import json_response, read_json_body
 from app.openapi import openapi_document
 from app.runtime import runtime
-from app.validation import check_outputs_finite, instances_to_features
+from app.validation import instances_to_features
 
 bp = Blueprint("service", __name__)
 
@@ -18,23 +19,19 @@ bp = Blueprint("service", __name__)
 def predict() -> Response:
     state = runtime()
     model = state.ready_model()
+    g.model = model  # counted as an inference of this model from here on, failed or not
     body = read_json_body(state.settings.max_body_bytes)
     features = instances_to_features(body, model.schema, state.settings.max_batch)
     schema = model.schema
-    wanted = [schema.prediction] + ([schema.probabilities] if schema.probabilities else [])
-    results = model.run(features, wanted)
+    results = run_model(model, features, "instances")
     predictions = results[schema.prediction]
     if predictions.ndim == 2 and predictions.shape[1] == 1:
         predictions = predictions.ravel()  # a regressor's [rows, 1] is one value per row
-    answer: dict[str, Any] = {"predictions": predictions.tolist()}
+    answer: dict[str, Any] = {"predictions": predictions}
     if schema.probabilities:
-        answer["probabilities"] = results[schema.probabilities].tolist()
+        answer["probabilities"] = results[schema.probabilities]
     answer["model"] = model.identity.to_dict()
-    try:
-        return json_response(answer)
-    except ValueError:  # NaN or Infinity: JSON cannot carry them, so say which row made them
-        check_outputs_finite(results, "instances")
-        raise
+    return json_response(answer)
 
 
 @bp.get("/version")

@@ -41,6 +41,13 @@ class TabularSchema:
     numpy_dtype: str  # "float32" or "float64"
     prediction: str  # output name of the label or value
     probabilities: str | None  # output name of the class probabilities, if any
+    # The largest feature magnitude accepted: the dtype's largest finite value, or less when
+    # the model's arithmetic overflows before it (model.probe_feature_limit).
+    feature_limit: float = float("inf")
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(out.name for out in self.outputs)
 
     @property
     def v2_input_datatype(self) -> str:

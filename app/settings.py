@@ -1,7 +1,7 @@
 """The serving app's configuration, read from the environment when the app is created.
 
 Nothing here runs at import time: `Settings.from_env()` is called by `create_app()`, so a
-test (or gunicorn) can set the environment first, and two apps in one process can differ.
+test (or the server's master) can set the environment first, and two apps in one process can differ.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ class Settings:
     model_store: str | None  # MODEL_STORE: fetch the pinned model from here when missing
     max_batch: int = DEFAULT_MAX_BATCH  # MAX_BATCH: rows per request
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # MAX_BODY_BYTES: larger bodies get 413
-    # Several gunicorn workers share few cores, so one thread per session is the default;
+    # Several server workers share few cores, so one thread per session is the default;
     # raise ORT_INTRA_OP_THREADS for one worker with large batches.
     intra_op_threads: int = 1  # ORT_INTRA_OP_THREADS
     inter_op_threads: int = 1  # ORT_INTER_OP_THREADS
+    # ACCESS_LOG_EVERY: log one in N successful requests (every error is logged); 1 logs all.
+    access_log_every: int = 100
     app_version: str = "dev"  # APP_VERSION: the image version (a build arg)
     app_revision: str = "unknown"  # APP_REVISION: the source commit (a build arg)
 
@@ -50,6 +52,7 @@ class Settings:
             max_body_bytes=_positive(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             intra_op_threads=_positive(env, "ORT_INTRA_OP_THREADS", 1),
             inter_op_threads=_positive(env, "ORT_INTER_OP_THREADS", 1),
+            access_log_every=_positive(env, "ACCESS_LOG_EVERY", 100),
             app_version=_text(env.get("APP_VERSION")) or _package_version(),
             app_revision=_text(env.get("APP_REVISION")) or "unknown",
         )

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, g, jsonify
 
 from app.errors import UnknownModel
+from app.inference import run_model
 from app.jsonio import json_response, read_json_body
 from app.model import ServedModel
 from app.runtime import runtime
 from app.schema import V2_DATATYPES
-from app.validation import (
-    check_outputs_finite,
-    requested_outputs,
-    v2_inputs_to_features,
-    v2_request_id,
-)
+from app.validation import requested_outputs, v2_inputs_to_features, v2_request_id
 from modelstore.card import TensorSpec
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 
 
 @bp.get("")
+@bp.get("/")  # the spec's path; clients build it either way
 def server_metadata() -> Response:
     return jsonify(name="nightshift", version=runtime().settings.app_version, extensions=[])
 
@@ -65,11 +62,12 @@ def model_ready(name: str, version: str | None = None) -> Response:
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None = None) -> Response:
     model = _served(name, version)
+    g.model = model  # counted as an inference of this model from here on, failed or not
     body = read_json_body(runtime().settings.max_body_bytes)
     request_id = v2_request_id(body)
     features = v2_inputs_to_features(body, model.schema, runtime().settings.max_batch)
     names = requested_outputs(body, model.schema)
-    results = model.run(features, names)
+    results = run_model(model, features, "inputs[0] row")
     dtypes = {out.name: out.dtype for out in model.schema.outputs}
     answer: dict[str, Any] = {
         "model_name": model.identity.name,
@@ -82,15 +80,11 @@ def infer(name: str, version: str | None = None) -> Response:
             "name": out,
             "datatype": V2_DATATYPES[dtypes[out]],
             "shape": list(results[out].shape),
-            "data": results[out].ravel().tolist(),
+            "data": results[out].ravel(),
         }
         for out in names
     ]
-    try:
-        return json_response(answer)
-    except ValueError:  # NaN or Infinity: JSON cannot carry them, so say which row made them
-        check_outputs_finite(results, "inputs[0] row")
-        raise
+    return json_response(answer)
 
 
 def _served(name: str, version: str | None) -> ServedModel:

@@ -16,6 +16,9 @@ from app.errors import BadInput
 from app.schema import TabularSchema
 
 _NUMBER_TYPES = (int, float)
+_PARAMETER_TYPES = (str, int, float)  # bool is an int
+# The binary tensor data extension: this server speaks JSON tensors only.
+_BINARY_PARAMETERS = frozenset({"binary_data", "binary_data_size", "binary_data_output"})
 
 
 def instances_to_features(
@@ -40,9 +43,7 @@ def instances_to_features(
                 f"instances[{index}] has {len(row)} features; the model takes {expected}"
             )
         flat.extend(row)
-    features = _to_array(
-        flat, schema.numpy_dtype, lambda i: f"instances[{i // expected}][{i % expected}]"
-    )
+    features = _to_array(flat, schema, lambda i: f"instances[{i // expected}][{i % expected}]")
     return features.reshape(len(rows), expected)
 
 
@@ -78,7 +79,7 @@ def v2_inputs_to_features(
         raise BadInput(f"inputs[0].shape is {shape}; the model takes {schema.n_features} features")
     _check_batch(rows, max_batch, "inputs[0].shape[0]")
     flat = _flatten(tensor["data"], rows, columns)
-    features = _to_array(flat, schema.numpy_dtype, lambda i: f"inputs[0].data[{i}]")
+    features = _to_array(flat, schema, lambda i: f"inputs[0].data[{i}]")
     return features.reshape(rows, columns)
 
 
@@ -96,14 +97,16 @@ def v2_request_id(body: dict[str, Any]) -> str | None:
 
 
 def requested_outputs(body: dict[str, Any], schema: TabularSchema) -> list[str]:
-    """V2 `outputs: [{"name": ...}]` selects outputs; absent means all of them."""
+    """V2 `outputs: [{"name": ...}]` selects outputs; absent means all of them. `null`, an
+    empty list and a name asked for twice are refused: each would be answered with
+    something other than what was asked."""
     names = [out.name for out in schema.outputs]
-    requested = body.get("outputs")
-    if requested is None:
+    if "outputs" not in body:
         return names
+    requested = body["outputs"]
     if not isinstance(requested, list) or not requested:
         raise BadInput('"outputs" must be a non-empty list of {"name": ...} objects')
-    chosen = []
+    chosen: list[str] = []
     for index, item in enumerate(requested):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise BadInput(f'outputs[{index}] must be an object with a string "name"')
@@ -112,14 +115,16 @@ def requested_outputs(body: dict[str, Any], schema: TabularSchema) -> list[str]:
             raise BadInput(
                 f"outputs[{index}].name {item['name']!r} is not an output; the model has {names}"
             )
+        if item["name"] in chosen:
+            raise BadInput(f"outputs[{index}].name {item['name']!r} is asked for twice")
         chosen.append(item["name"])
     return chosen
 
 
 def check_outputs_finite(results: dict[str, np.ndarray[Any, Any]], row_name: str) -> None:
     """JSON has no NaN or Infinity: extreme features that overflow the model's arithmetic
-    are the caller's to fix, so they get a 400 naming the first such row. Called only once
-    encoding has failed, so a good request never pays for the scan."""
+    are the caller's to fix, so they get a 400 naming the first such row. Every output is
+    checked, asked for or not: a label computed from NaN scores is no answer either."""
     for name, values in results.items():
         if values.dtype.kind != "f" or np.isfinite(values).all():
             continue
@@ -146,9 +151,24 @@ def _dims(shape: Any) -> list[int] | None:
 
 
 def _check_parameters(holder: dict[str, Any], where: str) -> None:
-    """V2 `parameters` is an object wherever it appears; the app reads none of them."""
-    if "parameters" in holder and not isinstance(holder["parameters"], dict):
-        raise BadInput(f"{where} parameters must be an object, got {_kind(holder['parameters'])}")
+    """V2 `parameters` is an object wherever it appears, and each value a string, number or
+    boolean (the spec's `$parameter`); the app reads none of them."""
+    if "parameters" not in holder:
+        return
+    parameters = holder["parameters"]
+    if not isinstance(parameters, dict):
+        raise BadInput(f"{where} parameters must be an object, got {_kind(parameters)}")
+    for key, value in parameters.items():
+        if key in _BINARY_PARAMETERS and value not in (False, 0):
+            raise BadInput(
+                f"{where} parameters[{key!r}]: binary tensor data is not supported by this"
+                " server; send and ask for tensor data as JSON"
+            )
+        if not isinstance(value, _PARAMETER_TYPES):
+            raise BadInput(
+                f"{where} parameters[{key!r}] must be a string, number or boolean,"
+                f" got {_kind(value)}"
+            )
 
 
 def _check_batch(rows: int, max_batch: int, what: str) -> None:
@@ -187,21 +207,27 @@ DTYPE_MAX = {
 _NUMBERS = frozenset(_NUMBER_TYPES)
 
 
-def _to_array(flat: list[Any], dtype: str, where: Any) -> np.ndarray[Any, Any]:
+def _to_array(flat: list[Any], schema: TabularSchema, where: Any) -> np.ndarray[Any, Any]:
     """Check with one pass each over types and magnitudes (cheap in C), then convert once;
     only a bad request pays for finding and naming the offending element."""
     # bool is an int in Python, and a JSON true is not a feature value: compare exact types.
     if not set(map(type, flat)) <= _NUMBERS:
         index, value = next((i, v) for i, v in enumerate(flat) if type(v) not in _NUMBER_TYPES)
         raise BadInput(f"{where(index)} is {_kind(value)}; features must be numbers")
-    limit = DTYPE_MAX[dtype]
+    dtype = schema.numpy_dtype
+    limit = min(DTYPE_MAX[dtype], schema.feature_limit)
     if flat and max(map(abs, flat)) > limit:
         index, value = next((i, v) for i, v in enumerate(flat) if abs(v) > limit)
         if isinstance(value, float) and not math.isfinite(value):
             raise BadInput(f"{where(index)} is not a finite number")
         if isinstance(value, int) and abs(value) > DTYPE_MAX["float64"]:
             raise BadInput(f"{where(index)} is too large for a {dtype} feature")
-        raise BadInput(f"{where(index)} = {value:g} is out of range for {dtype}")
+        if abs(value) > DTYPE_MAX[dtype]:
+            raise BadInput(f"{where(index)} = {value:g} is out of range for {dtype}")
+        raise BadInput(
+            f"{where(index)} = {value:g} is outside the model's range: features must be"
+            f" within ±{limit:g}, beyond which its outputs are not finite"
+        )
     return np.array(flat, dtype=dtype)
 
 

@@ -1,4 +1,4 @@
-"""Run the app as users do, `python -m app` (real gunicorn, real workers), on loopback."""
+"""Run the app as users do, `python -m app` (the real server, real workers), on loopback."""
 
 from __future__ import annotations
 

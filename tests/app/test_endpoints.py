@@ -118,11 +118,9 @@ def test_v2_model_metadata_follows_the_spec(client: FlaskClient, path: str) -> N
 def test_v2_model_ready_and_server_metadata(client: FlaskClient) -> None:
     assert client.get("/v2/models/iris/ready").get_json() == {"name": "iris", "ready": True}
     assert client.get("/v2/models/iris/versions/1.0.0/ready").status_code == 200
-    assert client.get("/v2").get_json() == {
-        "name": "nightshift",
-        "version": "1.2.3",
-        "extensions": [],
-    }
+    metadata = {"name": "nightshift", "version": "1.2.3", "extensions": []}
+    assert client.get("/v2").get_json() == metadata
+    assert client.get("/v2/").get_json() == metadata  # the spec's path
 
 
 def test_version_names_image_and_model(client: FlaskClient, iris: ModelFolder) -> None:

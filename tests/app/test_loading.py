@@ -23,6 +23,9 @@ def assert_not_ready(config: dict[str, Any], reason: str) -> None:
     assert ready.status_code == 503
     assert ready.get_json()["ready"] is False
     assert reason in ready.get_json()["error"]
+    folder = config.get("model_dir")
+    if folder is not None:  # local paths are for the log, not for clients
+        assert str(folder) not in ready.get_json()["error"]
     assert client.get("/v2/health/live").status_code == 200  # live, so not restarted in a loop
     predict = client.post("/predict", json={"instances": [ROW]})
     assert predict.status_code == 503
@@ -175,7 +178,7 @@ def test_a_model_that_is_not_tabular_is_not_ready(model_dir: Path, make: Any, re
     assert_not_ready(write_raw(model_dir, make()), reason)
 
 
-def test_missing_model_file_is_not_ready(model_dir: Path) -> None:
+def test_missing_model_file_is_not_ready(model_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert_not_ready(
         {
             "model_dir": model_dir,
@@ -183,8 +186,9 @@ def test_missing_model_file_is_not_ready(model_dir: Path) -> None:
             "model_version": "1",
             "model_sha256": "b" * 64,
         },
-        f"{model_dir}/model.onnx does not exist",
+        "model not ready: <path> does not exist",
     )
+    assert f"{model_dir}/model.onnx does not exist" in caplog.text  # the operator's log has it
 
 
 @pytest.mark.parametrize(

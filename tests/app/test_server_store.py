@@ -1,5 +1,5 @@
-"""`python -m app` with only MODEL_STORE and the pin: gunicorn's master fetches the model once
-(gunicorn_conf.on_starting) before any worker starts, and the workers serve that copy."""
+"""`python -m app` with only MODEL_STORE and the pin: the server's master fetches the model
+once (app/server.py) before any worker starts, and the workers serve that copy."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def store_env(iris: ModelFolder, tmp_path: Path, sha256: str) -> dict[str, str]:
     }
 
 
-def test_gunicorn_fetches_from_the_store_before_the_workers_and_serves(
+def test_the_master_fetches_from_the_store_before_the_workers_and_serves(
     iris: ModelFolder, tmp_path: Path
 ) -> None:
     env = store_env(iris, tmp_path, iris.sha256)
@@ -52,7 +52,7 @@ def test_gunicorn_fetches_from_the_store_before_the_workers_and_serves(
     assert server.output().count("fetching iris@2.0.0 from the model store") == 1
 
 
-def test_a_wrong_pin_under_gunicorn_is_not_ready_and_the_log_says_why(
+def test_a_wrong_pin_under_the_server_is_not_ready_and_the_log_says_why(
     iris: ModelFolder, tmp_path: Path
 ) -> None:
     env = store_env(iris, tmp_path, "e" * 64)

@@ -1,4 +1,5 @@
-"""The app under real gunicorn with several workers: `python -m app`, metrics, concurrency."""
+"""The app under its real server (Granian) with several workers: `python -m app`, metrics,
+concurrency, the access log."""
 
 from __future__ import annotations
 
@@ -78,20 +79,20 @@ def wait_for_workers(url: str, metrics_dir: Path, count: int) -> None:
         text = requests.get(f"{url}/metrics", timeout=5).text
         return len(files) == count and metric(text, "nightshift_model_ready") == 1.0
 
-    wait_until(all_loaded, timeout=60, what=f"{count} gunicorn workers", proc=None)
+    wait_until(all_loaded, timeout=60, what=f"{count} server workers", proc=None)
 
 
 @pytest.mark.parametrize(
-    ("workers", "threads", "worker_class"),
+    ("workers", "threads"),
     [
-        # Sync workers take one request at a time, so eight concurrent clients reach both.
-        pytest.param(2, "1", "sync", id="two-sync-workers"),
-        # gthread: four threads of one worker share its one InferenceSession.
-        pytest.param(1, "4", "gthread", id="one-worker-four-threads"),
+        # One thread each: eight concurrent clients must reach both workers.
+        pytest.param(2, "1", id="two-workers-one-thread"),
+        # Four threads of one worker share its one InferenceSession.
+        pytest.param(1, "4", id="one-worker-four-threads"),
     ],
 )
 def test_concurrent_requests_are_answered_correctly_and_all_counted(
-    iris: ModelFolder, tmp_path: Path, workers: int, threads: str, worker_class: str
+    iris: ModelFolder, tmp_path: Path, workers: int, threads: str
 ) -> None:
     rng = np.random.default_rng(11)
     batches = [rng.uniform(0, 8, size=(int(rng.integers(1, 20)), 4)).round(2) for _ in range(120)]
@@ -99,7 +100,8 @@ def test_concurrent_requests_are_answered_correctly_and_all_counted(
     env = {
         **iris.env(),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "GUNICORN_THREADS": threads,
+        "SERVER_THREADS": threads,
+        "ACCESS_LOG_EVERY": "1",  # every request, so the log can be checked against them
     }
     with run_app(env, "--workers", str(workers)) as server:
         wait_for_workers(server.url, tmp_path / "metrics", workers)
@@ -135,17 +137,28 @@ def test_concurrent_requests_are_answered_correctly_and_all_counted(
         info = {"name": "iris", "version": "1.0.0", "sha256": iris.sha256}
         assert metric(text, "nightshift_model_info", **info) == 1.0
         assert metric(text, "nightshift_model_ready") == 1.0
+        # Per-model inference families, summed over the workers like the rest.
+        model = {"model": "iris", "version": "1.0.0"}
+        assert metric(text, "nightshift_inference_success_total", **model) == len(batches)
+        assert metric(text, "nightshift_inference_failure_total", **model) == 5
+        count = metric(text, "nightshift_inference_duration_seconds_count", **model)
+        assert count == len(batches)
+        row_total = metric(text, "nightshift_inference_rows_sum", **model)
+        assert row_total == sum(len(batch) for batch in batches)
+        assert metric(text, "nightshift_inference_rows_bucket", **model, le="1.0") < len(batches)
+        # Sequential scrapes: the only request in flight is the scrape itself.
+        assert metric(text, "nightshift_http_requests_in_flight") == 1.0
     log = server.output()
     records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     predict_records = [r for r in records if r["path"] == "/predict" and r["status"] == 200]
     assert len(predict_records) == len(batches)
     access_log_pids = {r["pid"] for r in predict_records}
     assert len(access_log_pids) == workers, "every worker should have served /predict"
-    assert f"Using worker: {worker_class}" in log
+    assert f"Spawning worker-{workers} with PID" in log
     assert all(r["method"] == "POST" and r["duration_ms"] >= 0 for r in predict_records)
 
 
-def test_wrong_sha256_under_gunicorn_stays_live_not_ready_and_logs_why(iris: ModelFolder) -> None:
+def test_wrong_sha256_under_the_server_stays_live_not_ready_and_logs_why(iris: ModelFolder) -> None:
     env = {**iris.env(), "MODEL_SHA256": "f" * 64}
     with run_app(env, "--workers", "1", ready=False) as server:
         ready = requests.get(f"{server.url}/v2/health/ready", timeout=5)
@@ -181,3 +194,19 @@ def test_loopback_is_the_default_bind(iris: ModelFolder) -> None:
     with run_app(iris.env(), "--workers", "1") as server:
         pass
     assert "Listening at: http://127.0.0.1:" in server.output()
+
+
+def test_the_access_log_samples_successes_and_keeps_every_error(
+    iris: ModelFolder, tmp_path: Path
+) -> None:
+    env = {**iris.env(), "ACCESS_LOG_EVERY": "10"}
+    with run_app(env, "--workers", "1") as server, requests.Session() as session:
+        for _ in range(30):
+            ok = session.post(f"{server.url}/predict", json={"instances": [[1, 2, 3, 4]]})
+            assert ok.status_code == 200
+        for _ in range(3):
+            assert session.post(f"{server.url}/predict", json={}).status_code == 400
+    records = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    predict = [r for r in records if r["path"] == "/predict"]
+    assert [r["status"] for r in predict if r["status"] == 400] == [400] * 3
+    assert len([r for r in predict if r["status"] == 200]) == 3  # 1 in 10 of 30
