@@ -12,7 +12,7 @@ The whole Nightshift story on real services on loopback, in seconds once bootstr
  6. a day later (the bot's hidden `--now`): staging gets a promotion PR on the forge;
  7. `python -m bot status`, and `kubectl kustomize environments/dev`;
  8. fetch dev's pinned model from Azurite with verification, as the init container does,
-    start the service (`python -m app`, gunicorn) and call `/predict`;
+    start the service (`python -m app`, Granian) and call `/predict`;
  9. print a summary with next steps, and stop everything, or with `--keep-running` leave
     it running and print the command that stops it (`--stop DIR`).
 """

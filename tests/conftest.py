@@ -18,7 +18,7 @@ from devstack.github_fake import GitHubFake, start_github_fake
 from devstack.procs import ROOT
 from devstack.registry import Registry, start_registry
 
-# Subprocesses started by tests (python -m modelstore, gunicorn, ...) import the packages
+# Subprocesses started by tests (python -m modelstore, python -m app, ...) import the packages
 # from this checkout.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
