@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from devstack.openapi_check import Exchange, Violation, github_description
 from devstack.procs import Service, free_port, port_open, require_binary, spawn, wait_until
 
 PREFIX = "/api/v3"
@@ -109,6 +110,7 @@ class Recorded:
     status: int
     auth_scheme: str
     headers: dict[str, str]
+    response: Any = None  # the JSON body served, for the conformance check
 
 
 @dataclass
@@ -724,6 +726,7 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                             status,
                             scheme,
                             visible,
+                            reply,
                         )
                     )
             self._send(status, reply, headers)
@@ -833,6 +836,15 @@ class GitHubFake(Service):
     def requests(self) -> list[Recorded]:
         with self.state.lock:
             return list(self.state.log)
+
+    def violations(self) -> list[Violation]:
+        """How the exchanges served so far depart from GitHub's OpenAPI description."""
+        description = github_description()
+        found = []
+        for r in self.requests:
+            exchange = Exchange(r.method, r.path, r.query, r.body, r.status, r.response)
+            found += description.check(exchange)
+        return found
 
 
 def start_github_fake(
