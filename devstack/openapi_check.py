@@ -31,9 +31,11 @@ from devstack.procs import ROOT
 GITHUB_DESCRIPTION = ROOT / "node_modules/@octokit/openapi/generated/api.github.com.json"
 INSTALL_HINT = "run scripts/bootstrap (npm ci installs @octokit/openapi from package-lock.json)"
 
-# Any GitHub endpoint can answer these, documented or not: rate limits (403/429) and
-# server errors. Their body is GitHub's basic error.
-_ALWAYS_POSSIBLE = {403, 429, 500, 502, 503, 504}
+# Any GitHub endpoint can answer these, and the description lists them on few operations:
+# a bad Accept or API-version header (400, 415), bad credentials (401), rate limits
+# (403, 429), a repository the token cannot see (404) and server errors. Their body must
+# still be GitHub's basic error; any other undocumented status is a violation.
+_ALWAYS_POSSIBLE = {400, 401, 403, 404, 415, 429, 500, 502, 503, 504}
 _REF = "#/components/schemas/"
 
 Json = dict[str, Any]

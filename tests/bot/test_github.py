@@ -24,6 +24,7 @@ from bot.history import pin_history
 from bot.pr import PullRequestSpec, branch_for, close_superseded, open_or_update
 from devstack.githttp import GitOrigin
 from devstack.github_fake import GitHubFake, start_github_fake
+from devstack.openapi_check import describe
 from devstack.procs import free_port, port_open, spawn, wait_until
 
 BOT = Identity("Nightshift Bot", "bot@nightshift.example")
@@ -133,6 +134,9 @@ def forge(git_origin: GitOrigin, tmp_path: Path) -> Iterator[Forge]:
     tokens = {TOKEN: "nightshift-bot", REVIEWER_TOKEN: "carol"}
     with start_github_fake(git_origin.root, tokens=tokens) as fake:
         yield Forge(git_origin, fake, repository, tmp_path, [])
+        # Every exchange of the test, held to GitHub's OpenAPI description.
+        violations = fake.violations()
+        assert not violations, describe(violations)
 
 
 def writes(fake: GitHubFake) -> list[str]:
