@@ -8,7 +8,8 @@ endpoints the bot uses, and is strict where GitHub is lenient, to catch client m
     GET   /repos/{o}/{r}/pulls/{n}
     PATCH /repos/{o}/{r}/pulls/{n}                    title, body, state, base
     PUT   /repos/{o}/{r}/pulls/{n}/merge              really merges in the bare repo
-    POST  /repos/{o}/{r}/pulls/{n}/requested_reviewers
+    POST  /repos/{o}/{r}/pulls/{n}/requested_reviewers   422 for non-collaborators, if set
+    GET   /repos/{o}/{r}/pulls/{n}/reviews
     POST  /repos/{o}/{r}/issues/{n}/labels
     GET   /repos/{o}/{r}/issues/{n}/comments
     POST  /repos/{o}/{r}/issues/{n}/comments
@@ -131,6 +132,11 @@ class FakeState:
     numbers: dict[str, int] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     broken: dict[str, Any] = field(default_factory=dict)  # key → value (or _REMOVE) served
+    # owner/repo → logins and "org/team" slugs review can be requested from; a repository
+    # with no entry takes any name, one with an entry answers GitHub's 422 for the rest.
+    collaborators: dict[str, set[str]] = field(default_factory=dict)
+    labels: dict[str, dict[str, Json]] = field(default_factory=dict)  # repo → casefold → label
+    reviews: dict[tuple[str, int], list[Json]] = field(default_factory=dict)
     used: int = 0  # requests counted against the primary rate limit
     log: list[Recorded] = field(default_factory=list)
     ids: int = 1000
@@ -581,10 +587,17 @@ class Api:
     def add_labels(self, owner: str, repo: str, number: int, body: Any) -> list[Json]:
         data = _check_body(body, LABEL_FIELDS, ("labels",))
         pr = self._find(f"{owner}/{repo}", number)
+        known = self.state.labels.setdefault(f"{owner}/{repo}", {})
         for name in _strings(data["labels"], "labels"):
-            if name not in {label["name"] for label in pr["labels"]}:
+            # GitHub's label names are unique regardless of case: "promotion" is "Promotion".
+            if name.casefold() not in known:
                 lid = self._next_id()
-                pr["labels"].append(shapes.label(self.state.api_url, f"{owner}/{repo}", lid, name))
+                known[name.casefold()] = shapes.label(
+                    self.state.api_url, f"{owner}/{repo}", lid, name
+                )
+            existing = known[name.casefold()]
+            if existing["id"] not in {label["id"] for label in pr["labels"]}:
+                pr["labels"].append(existing)
         return list(pr["labels"])
 
     def request_reviewers(self, owner: str, repo: str, number: int, body: Any) -> Json:
@@ -598,6 +611,16 @@ class Api:
         pr = self._find(f"{owner}/{repo}", number)
         if pr["user"]["login"] in reviewers:
             raise ApiError(422, "Review cannot be requested from pull request author.")
+        allowed = self.state.collaborators.get(f"{owner}/{repo}")
+        names = [*reviewers, *(f"{owner}/{team}" for team in teams)]
+        if allowed is not None and any(n.casefold() not in allowed for n in names):
+            # GitHub refuses the whole request, and adds no one.
+            raise ApiError(
+                422,
+                "Reviews may only be requested from collaborators. One or more of the users "
+                f"or teams you specified is not a collaborator of the {owner}/{repo} "
+                "repository.",
+            )
         for login in reviewers:
             if login not in {user["login"] for user in pr["requested_reviewers"]}:
                 pr["requested_reviewers"].append(
@@ -621,6 +644,10 @@ class Api:
         )  # fmt: skip
         self.state.comments.setdefault((f"{owner}/{repo}", number), []).append(comment)
         return comment
+
+    def list_reviews(self, owner: str, repo: str, number: int) -> list[Json]:
+        self._find(f"{owner}/{repo}", number)
+        return list(self.state.reviews.get((f"{owner}/{repo}", number), []))
 
     def list_comments(self, owner: str, repo: str, number: int) -> list[Json]:
         self._find(f"{owner}/{repo}", number)
@@ -729,6 +756,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Api, Call], Reply]]] = [
         "POST",
         re.compile(rf"{_REPO}/pulls/(\d+)/requested_reviewers$"),
         lambda api, c: (201, api.request_reviewers(c.owner, c.repo, c.number, c.body), {}),
+    ),
+    (
+        "GET",
+        re.compile(rf"{_REPO}/pulls/(\d+)/reviews$"),
+        lambda api, c: (200, api.list_reviews(c.owner, c.repo, c.number), {}),
     ),
     (
         "POST",
@@ -930,6 +962,47 @@ class GitHubFake(Service):
         with self.state.lock:
             self.state.faults.clear()
             self.state.broken.clear()
+
+    def set_collaborators(self, repository: str, names: set[str]) -> None:
+        """Only these logins and `org/team` slugs can be asked to review on `repository`."""
+        with self.state.lock:
+            self.state.collaborators[repository] = {name.casefold() for name in names}
+
+    def add_label(self, repository: str, name: str) -> None:
+        """A label that exists in the repository before any PR uses it."""
+        with self.state.lock:
+            known = self.state.labels.setdefault(repository, {})
+            lid = Api(self.state)._next_id()
+            known[name.casefold()] = shapes.label(self.state.api_url, repository, lid, name)
+
+    def review(self, repository: str, number: int, login: str, state: str = "APPROVED") -> None:
+        """`login` reviews PR `number`; as on GitHub, they leave its requested reviewers."""
+        api = Api(self.state)
+        with self.state.lock:
+            pr = api._find(repository, number)
+            pr["requested_reviewers"] = [
+                u for u in pr["requested_reviewers"] if u["login"] != login
+            ]
+            rid = api._next_id()
+            html = f"{self.web_url}/{repository}/pull/{number}"
+            self.state.reviews.setdefault((repository, number), []).append(
+                {
+                    "id": rid,
+                    "node_id": shapes.node_id("PRR", rid),
+                    "user": shapes.simple_user(self.state.api_url, self.web_url, login),
+                    "body": "",
+                    "state": state,
+                    "commit_id": pr["head"]["sha"],
+                    "html_url": f"{html}#pullrequestreview-{rid}",
+                    "pull_request_url": f"{self.url}/repos/{repository}/pulls/{number}",
+                    "_links": {
+                        "html": {"href": f"{html}#pullrequestreview-{rid}"},
+                        "pull_request": {"href": f"{self.url}/repos/{repository}/pulls/{number}"},
+                    },
+                    "author_association": "MEMBER",
+                    "submitted_at": _now(),
+                }
+            )
 
     def break_field(self, key: str, value: Any = _REMOVE) -> None:
         """From now on, serve `key` of every top-level response object as `value`, or drop

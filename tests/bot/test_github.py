@@ -22,6 +22,7 @@ from bot.github import GitHubProvider, RetryPolicy
 from bot.gitpush import push_branch
 from bot.history import pin_history
 from bot.pr import PullRequestSpec, branch_for, close_superseded, open_or_update
+from bot.prbody import MARKER
 from devstack.githttp import GitOrigin
 from devstack.github_fake import GitHubFake, start_github_fake
 from devstack.openapi_check import describe
@@ -94,7 +95,7 @@ class Forge:
             branch=branch_for(env),
             base="main",
             title=f"Promote {env}",
-            body=body,
+            body=f"{MARKER.format(env=env)}\n{body}",  # the bot's PRs carry its marker
             labels=labels,
             reviewers=reviewers,
         )
@@ -166,7 +167,7 @@ def test_open_or_update_creates_once_then_writes_only_changes(forge: Forge) -> N
     updated = open_or_update(
         provider, forge.spec("prod", body="new body", labels=("promotion", "urgent"))
     )
-    assert updated.action == "updated" and updated.pull_request.body == "new body"
+    assert updated.action == "updated" and updated.pull_request.body.endswith("\nnew body")
     assert writes(forge.fake)[len(before) :] == [
         f"PATCH /repos/{forge.repository}/pulls/1",
         f"POST /repos/{forge.repository}/issues/1/labels",
