@@ -8,6 +8,8 @@ Every exchange is also held to GitHub's OpenAPI description by the `forge` fixtu
 
 from __future__ import annotations
 
+import dataclasses
+
 import requests
 
 from bot.pr import close_superseded, open_or_update
@@ -33,7 +35,7 @@ def test_a_refused_review_request_keeps_the_pr_warns_and_asks_again(
     forge.push_branch("prod", "1.1.0")
     provider = forge.provider()
     spec = forge.spec("prod", reviewers=("alice", "mallory"))
-    spec = type(spec)(**{**spec.__dict__, "team_reviewers": ("platform", "ghosts")})
+    spec = dataclasses.replace(spec, team_reviewers=("platform", "ghosts"))
 
     created = open_or_update(provider, spec)
     assert created.action == "created"
@@ -67,9 +69,9 @@ def test_a_refused_review_request_keeps_the_pr_warns_and_asks_again(
 
     # Someone who reviewed leaves the request (GitHub drops them): never ping them again.
     forge.fake.review(forge.repository, pr["number"], "alice")
-    before = writes(forge.fake)
+    written = writes(forge.fake)
     assert open_or_update(provider, spec).action == "unchanged"
-    assert writes(forge.fake) == before
+    assert writes(forge.fake) == written
 
 
 def test_labels_are_compared_regardless_of_case(forge: Forge) -> None:  # noqa: F811
