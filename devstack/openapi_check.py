@@ -37,6 +37,7 @@ INSTALL_HINT = "run scripts/bootstrap (npm ci installs @octokit/openapi from pac
 # still be GitHub's basic error; any other undocumented status is a violation.
 _ALWAYS_POSSIBLE = {400, 401, 403, 404, 415, 429, 500, 502, 503, 504}
 _REF = "#/components/schemas/"
+_REFUSED = {400, 422}  # how GitHub refuses a request it finds invalid
 
 Json = dict[str, Any]
 
@@ -202,15 +203,15 @@ class Description:
     def check(self, exchange: Exchange) -> list[Violation]:
         """Every way `exchange` departs from the description; [] when it conforms.
 
-        The request is checked only when the server accepted it (2xx): a request the
-        server refused is the refusal the description asks for, not a violation.
+        The request is checked unless the server refused it as invalid (400, 422): such a
+        refusal is what the description asks of a server, not a violation.
         """
         operation = self.operation(exchange.method, exchange.path)
         if operation is None:
             what = f"{exchange.method} {exchange.path}"
             return [Violation(what, "operation", "$", "no such operation in the description")]
         found = []
-        if 200 <= exchange.status < 300:
+        if exchange.status not in _REFUSED:
             found += self._check_request(operation, exchange)
         documented, schema = operation.response_schema(exchange.status)
         where = f"response {exchange.status}"

@@ -126,8 +126,16 @@ def test_a_field_broken_on_purpose_is_reported(
         ),
         pytest.param(
             Exchange("PATCH", "/repos/o/r/pulls/1", {}, {"state": "x"}, 409, {"message": "m"}),
-            [f"PATCH {PULL}: response 409 at $: status not documented"],
+            [
+                f"PATCH {PULL}: request body at $.state: 'x' is not one of ['open', 'closed']",
+                f"PATCH {PULL}: response 409 at $: status not documented",
+            ],
             id="status-undocumented",
+        ),
+        pytest.param(
+            Exchange("POST", "/repos/o/r/pulls", {}, {"title": 1}, 422, {"message": "m"}),
+            [],
+            id="refused-request-is-not-a-violation",
         ),
         pytest.param(
             Exchange("DELETE", "/repos/o/r/pulls/1", {}, None, 204, None),
