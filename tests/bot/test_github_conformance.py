@@ -133,7 +133,10 @@ def test_a_field_broken_on_purpose_is_reported(
             id="status-undocumented",
         ),
         pytest.param(
-            Exchange("POST", "/repos/o/r/pulls", {}, {"title": 1}, 422, {"message": "m"}),
+            Exchange(
+                "POST", "/repos/o/r/pulls", {}, {"title": 1}, 422,
+                {"message": "Validation Failed", "documentation_url": "https://docs.github.com"},
+            ),  # fmt: skip
             [],
             id="refused-request-is-not-a-violation",
         ),
