@@ -134,9 +134,13 @@ def test_a_field_broken_on_purpose_is_reported(
         ),
         pytest.param(
             Exchange(
-                "POST", "/repos/o/r/pulls", {}, {"title": 1}, 422,
+                "POST",
+                "/repos/o/r/pulls",
+                {},
+                {"title": 1},
+                422,
                 {"message": "Validation Failed", "documentation_url": "https://docs.github.com"},
-            ),  # fmt: skip
+            ),
             [],
             id="refused-request-is-not-a-violation",
         ),
