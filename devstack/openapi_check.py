@@ -156,6 +156,7 @@ class Description:
     document: Json
     _converted: dict[str, Any] = field(default_factory=dict)
     _templates: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    _found: dict[tuple[str, str], Operation | None] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Description:
@@ -182,6 +183,12 @@ class Description:
                 self._templates.append((re.compile(f"^{pattern}$"), template))
             # A literal segment beats a parameter (`/pulls/comments` vs `/pulls/{n}`).
             self._templates.sort(key=lambda item: item[1].count("{"))
+        key = (method.upper(), path)
+        if key not in self._found:
+            self._found[key] = self._search(method, path)
+        return self._found[key]
+
+    def _search(self, method: str, path: str) -> Operation | None:
         for compiled, template in self._templates:
             if compiled.match(path):
                 spec = self.document["paths"][template].get(method.lower())
