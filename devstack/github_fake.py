@@ -14,6 +14,12 @@ endpoints the bot uses, and is strict where GitHub is lenient, to catch client m
     GET   /repos/{o}/{r}/issues/{n}/comments
     POST  /repos/{o}/{r}/issues/{n}/comments
 
+As on GitHub, label names are unique per repository regardless of case, a review request
+for a name outside `set_collaborators` is a 422, and `head: owner:branch` of another owner
+opens a PR from that owner's fork (`<repos-root>/<owner>/<repo>.git`), listed with
+`head.repo` = the fork. Every answer has the shapes GitHub's OpenAPI description requires
+(devstack/github_shapes.py); `GitHubFake.violations()` checks them (devstack/openapi_check.py).
+
 It serves under `/api/v3` like GitHub Enterprise, so clients must honour a configurable
 base URL. Every request needs `Authorization: Bearer|token <token>`, `Accept:
 application/vnd.github+json` and a supported `X-GitHub-Api-Version`; bodies with unknown
