@@ -22,7 +22,13 @@ import requests
 
 from bot.errors import GitHubError
 from bot.gitauth import scrub
-from bot.pr import BRANCH_PREFIX, PullRequest, PullRequestSpec
+from bot.pr import (
+    BRANCH_PREFIX,
+    MARKER_PREFIX,
+    PullRequest,
+    PullRequestSpec,
+    ReviewersRefusedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +97,8 @@ class GitHubProvider:
         if base:
             params["base"] = base
         found = [_pull(item) for item in self._pages(self._repo_path("pulls"), params)]
-        return found[0] if found else None
+        ours = [pr for pr in found if self._ours(pr)]
+        return ours[0] if ours else None
 
     def create(self, spec: PullRequestSpec) -> PullRequest:
         payload = {"title": spec.title, "head": spec.branch, "base": spec.base, "body": spec.body}
@@ -117,20 +124,47 @@ class GitHubProvider:
         self, number: int, reviewers: Sequence[str], team_reviewers: Sequence[str] = ()
     ) -> None:
         payload = {"reviewers": list(reviewers), "team_reviewers": list(team_reviewers)}
-        self._request("POST", self._repo_path(f"pulls/{number}/requested_reviewers"), json=payload)
+        path = self._repo_path(f"pulls/{number}/requested_reviewers")
+        try:
+            self._request("POST", path, json=payload)
+        except _UnprocessableError as err:
+            raise ReviewersRefusedError(str(err)) from None
+
+    def reviewed_by(self, number: int) -> set[str]:
+        """Logins that have reviewed the PR (GitHub drops them from `requested_reviewers`)."""
+        reviews = self._pages(self._repo_path(f"pulls/{number}/reviews"), {})
+        return {
+            str(review["user"]["login"])
+            for review in reviews
+            if isinstance(review, dict) and isinstance(review.get("user"), dict)
+        }
 
     def close(self, number: int, comment: str) -> PullRequest:
-        self._request("POST", self._repo_path(f"issues/{number}/comments"), json={"body": comment})
+        """Comment why, then close. A comment already there (a 5xx after the POST landed,
+        or a pass that stopped between the two calls) is not posted twice."""
+        path = self._repo_path(f"issues/{number}/comments")
+        if not self._commented(number, comment):
+            landed = lambda: self._commented(number, comment)  # noqa: E731
+            self._request("POST", path, json={"body": comment}, landed=landed)
         payload = {"state": "closed"}
         return _pull(self._request("PATCH", self._repo_path(f"pulls/{number}"), json=payload))
 
     def list_open(self, branch_prefix: str = BRANCH_PREFIX) -> list[PullRequest]:
         params = {"state": "open", "sort": "created", "direction": "asc"}
         pulls = (_pull(item) for item in self._pages(self._repo_path("pulls"), params))
-        return [pr for pr in pulls if pr.head.startswith(branch_prefix)]
+        return [pr for pr in pulls if pr.head.startswith(branch_prefix) and self._ours(pr)]
 
     def get(self, number: int) -> PullRequest:
         return _pull(self._request("GET", self._repo_path(f"pulls/{number}")))
+
+    def _ours(self, pr: PullRequest) -> bool:
+        """The bot's PR: its head branch is in this repository (not a fork's branch of the
+        same name) and its body carries the bot's marker (not a person's PR)."""
+        return pr.head_repo.casefold() == self.repository.casefold() and MARKER_PREFIX in pr.body
+
+    def _commented(self, number: int, body: str) -> bool:
+        comments = self._pages(self._repo_path(f"issues/{number}/comments"), {})
+        return any(isinstance(c, dict) and c.get("body") == body for c in comments)
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -144,6 +178,7 @@ class GitHubProvider:
         query: Mapping[str, str] | None = {**params, "per_page": str(self.page_size)}
         while url is not None:
             response = self._send("GET", url, params=query)
+            assert response is not None  # only a write with `landed` returns None
             items = _json(response, "GET", path)
             if not isinstance(items, list):
                 raise GitHubError(f"GitHub GET {path} returned {type(items).__name__}, not a list")
@@ -151,9 +186,19 @@ class GitHubProvider:
             url = response.links.get("next", {}).get("url")
             query = None  # the next link carries the query
 
-    def _request(self, method: str, path: str, *, json: object = None) -> Any:
-        response = self._send(method, f"{self.api_url}{path}", json=json)
-        return _json(response, method, path)
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        landed: Callable[[], bool] | None = None,
+    ) -> Any:
+        """One API call, retried as the module says. `landed` makes a write that is not
+        idempotent safe to retry: after a 5xx or a lost connection it is asked whether the
+        write took effect anyway, and if so the call is done (and returns None)."""
+        response = self._send(method, f"{self.api_url}{path}", json=json, landed=landed)
+        return None if response is None else _json(response, method, path)
 
     def _send(
         self,
@@ -162,7 +207,8 @@ class GitHubProvider:
         *,
         params: Mapping[str, str] | None = None,
         json: object = None,
-    ) -> requests.Response:
+        landed: Callable[[], bool] | None = None,
+    ) -> requests.Response | None:
         path = url.removeprefix(self.api_url).split("?")[0]
         what = f"GitHub {method} {path}"
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -177,6 +223,8 @@ class GitHubProvider:
                 if last:
                     raise GitHubError(f"{what} failed after {attempt} attempts: {reason}") from None
                 self._wait(what, attempt, self.retry.backoff * 2.0 ** (attempt - 1), reason)
+                if landed is not None and landed():
+                    return None
                 continue
             if response.status_code < 400:
                 return response
@@ -194,6 +242,9 @@ class GitHubProvider:
                     f"more than the {self.retry.max_wait:.0f}s this run allows"
                 )
             self._wait(what, attempt, wait, reason)
+            if response.status_code >= 500 and landed is not None and landed():
+                log.info("%s: the write landed before the %d", what, response.status_code)
+                return None
         raise AssertionError("unreachable")
 
     def _wait(self, what: str, attempt: int, seconds: float, reason: str) -> None:
@@ -283,6 +334,8 @@ def _pull(data: Any) -> PullRequest:
             state=str(data["state"]),
             labels=tuple(str(label["name"]) for label in data.get("labels") or ()),
             reviewers=tuple(str(user["login"]) for user in data.get("requested_reviewers") or ()),
+            team_reviewers=tuple(str(team["slug"]) for team in data.get("requested_teams") or ()),
+            head_repo=str((data["head"].get("repo") or {}).get("full_name") or ""),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise GitHubError(f"GitHub returned a pull request without {err}") from None

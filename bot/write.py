@@ -240,10 +240,13 @@ def _open_pr(
         )
     except BotError as err:
         return EnvironmentReport(p.plan, "failed", str(err), gate_text(p))
+    for warning in pr.warnings:  # the PR stands; what GitHub refused is asked again next pass
+        log.warning("%s: pull request #%d: %s", name, pr.pull_request.number, warning)
+    detail = "; ".join([pr.pull_request.url, *(f"warning: {w}" for w in pr.warnings)])
     result = "pr-opened" if pr.action == "created" else (
         "pr-updated" if pr.action == "updated" else "unchanged"
     )  # fmt: skip
-    return EnvironmentReport(p.plan, result, pr.pull_request.url, gate_text(p))  # type: ignore[arg-type]
+    return EnvironmentReport(p.plan, result, detail, gate_text(p))  # type: ignore[arg-type]
 
 
 def _source_url(w: Target) -> str | None:

@@ -8,10 +8,17 @@ endpoints the bot uses, and is strict where GitHub is lenient, to catch client m
     GET   /repos/{o}/{r}/pulls/{n}
     PATCH /repos/{o}/{r}/pulls/{n}                    title, body, state, base
     PUT   /repos/{o}/{r}/pulls/{n}/merge              really merges in the bare repo
-    POST  /repos/{o}/{r}/pulls/{n}/requested_reviewers
+    POST  /repos/{o}/{r}/pulls/{n}/requested_reviewers   422 for non-collaborators, if set
+    GET   /repos/{o}/{r}/pulls/{n}/reviews
     POST  /repos/{o}/{r}/issues/{n}/labels
     GET   /repos/{o}/{r}/issues/{n}/comments
     POST  /repos/{o}/{r}/issues/{n}/comments
+
+As on GitHub, label names are unique per repository regardless of case, a review request
+for a name outside `set_collaborators` is a 422, and `head: owner:branch` of another owner
+opens a PR from that owner's fork (`<repos-root>/<owner>/<repo>.git`), listed with
+`head.repo` = the fork. Every answer has the shapes GitHub's OpenAPI description requires
+(devstack/github_shapes.py); `GitHubFake.violations()` checks them (devstack/openapi_check.py).
 
 It serves under `/api/v3` like GitHub Enterprise, so clients must honour a configurable
 base URL. Every request needs `Authorization: Bearer|token <token>`, `Accept:
@@ -21,9 +28,13 @@ the same layout `devstack.githttp` serves, so branches pushed over smart HTTP ar
 PRs refer to, and a merge moves the real base branch (git merge-tree + commit-tree +
 update-ref with the old value, so a concurrent push is never overwritten).
 
-Faults: `POST /_fake/faults {"kind": "server"|"secondary"|"primary", "count": N,
-"retry_after": S}` makes the next N API requests fail with a 502, a 403 secondary rate
-limit (with Retry-After), or a 403 primary limit (x-ratelimit-remaining: 0 and reset).
+Faults: `POST /_fake/faults {"kind": "server"|"secondary"|"secondary-429"|"primary"|
+"server-after-write", "count": N, "retry_after": S}` makes the next N API requests fail
+with a 502, a 403 or 429 secondary rate limit (with Retry-After), or a 403 primary limit
+(x-ratelimit-remaining: 0 and reset); "server-after-write" performs the next N writes
+(any method but GET) and then answers 502, as GitHub can when the write has landed. Every
+response carries GitHub's x-ratelimit-* set. `GitHubFake.break_field` makes the fake drift
+from GitHub on purpose, to show the conformance check catches it.
 `GET /_fake/requests` returns the request log (never the tokens), for a fake in another
 process.
 
@@ -45,7 +56,6 @@ import sys
 import threading
 import time
 import urllib.request
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,13 +64,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from devstack import github_shapes as shapes
+from devstack.openapi_check import Exchange, Violation, github_description
 from devstack.procs import Service, free_port, port_open, require_binary, spawn, wait_until
 
 PREFIX = "/api/v3"
 API_VERSIONS = {"2022-11-28", "2026-03-10"}
 DOCS = "https://docs.github.com/rest"
 DEFAULT_TOKENS = {"devstack-github-token": "nightshift-bot"}
-FAULT_KINDS = {"server", "secondary", "primary"}
+FAULT_KINDS = {"server", "secondary", "secondary-429", "primary", "server-after-write"}
+RATE_LIMIT = 5000
+_REMOVE: Any = object()
 
 Json = dict[str, Any]
 
@@ -109,6 +123,7 @@ class Recorded:
     status: int
     auth_scheme: str
     headers: dict[str, str]
+    response: Any = None  # the JSON body served, for the conformance check
 
 
 @dataclass
@@ -122,6 +137,13 @@ class FakeState:
     comments: dict[tuple[str, int], list[Json]] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
+    broken: dict[str, Any] = field(default_factory=dict)  # key → value (or _REMOVE) served
+    # owner/repo → logins and "org/team" slugs review can be requested from; a repository
+    # with no entry takes any name, one with an entry answers GitHub's 422 for the rest.
+    collaborators: dict[str, set[str]] = field(default_factory=dict)
+    labels: dict[str, dict[str, Json]] = field(default_factory=dict)  # repo → casefold → label
+    reviews: dict[tuple[str, int], list[Json]] = field(default_factory=dict)
+    used: int = 0  # requests counted against the primary rate limit
     log: list[Recorded] = field(default_factory=list)
     ids: int = 1000
 
@@ -229,6 +251,28 @@ def _merge(bare: Path, pr: Json, method: str, title: str | None, message: str | 
     return new
 
 
+def _diffstat(bare: Path, base: str, head: str) -> Json:
+    """A full PR's counts: commits on head not on base, and their diff against base."""
+    commits = _git(bare, "rev-list", "--count", f"{base}..{head}")[1]
+    stat = _git(bare, "diff", "--numstat", f"{base}...{head}")[1]
+    rows = [line.split("\t") for line in stat.splitlines() if line]
+
+    def count(i: int) -> int:
+        return sum(int(r[i]) for r in rows if r[i].isdigit())
+
+    return {
+        "commits": int(commits) if commits.isdigit() else 0,
+        "additions": count(0),
+        "deletions": count(1),
+        "changed_files": len(rows),
+    }
+
+
+# Fields GitHub returns only on a single pull request (`pull-request`), not in a listing
+# (`pull-request-simple`).
+FULL_ONLY = ("merged", "merged_by", "maintainer_can_modify", "comments", "review_comments")
+
+
 # -- request validation --------------------------------------------------------------------
 
 Schema = dict[str, tuple[type, ...]]
@@ -320,7 +364,8 @@ class Api:
         bare = self.bare(owner, repo)
         out: Json = json.loads(json.dumps(pr))
         for side in ("head", "base"):
-            tip = _tip(bare, out[side]["ref"])
+            side_bare = self.state.repos_root / f"{out[side]['repo']['full_name']}.git"
+            tip = _tip(side_bare, out[side]["ref"])
             if tip is not None and not (side == "head" and pr["merged"]):
                 out[side]["sha"] = tip
                 if pr["state"] == "open":
@@ -331,8 +376,18 @@ class Api:
                 base, head = out["base"]["sha"], out["head"]["sha"]
                 out["mergeable"] = _merge_tree(bare, base, head) is not None
             out["mergeable_state"] = "clean" if out["mergeable"] else "unknown"
+            out["rebaseable"] = out["mergeable"]
+            base, head = out["base"]["sha"], out["head"]["sha"]
+            out.update(_diffstat(bare, base, head))
         else:
-            out.pop("merged", None)
+            for key in FULL_ONLY:
+                out.pop(key, None)
+        out.update(
+            shapes.pull_links(
+                self.state.api_url, self.state.web_url, f"{owner}/{repo}", pr["number"],
+                out["head"]["sha"],
+            )
+        )  # fmt: skip
         return out
 
     def list_pulls(
@@ -386,13 +441,17 @@ class Api:
         bare = self.bare(owner, repo)
         head_owner, sep, head_ref = data["head"].rpartition(":")
         head_owner = head_owner if sep else owner
-        if head_owner != owner or _tip(bare, head_ref) is None:
+        # `owner:branch` of another owner is a fork: `<repos-root>/<owner>/<repo>.git`.
+        head_bare = self.state.repos_root / head_owner / f"{repo}.git"
+        if not (head_bare / "HEAD").is_file() or _tip(head_bare, head_ref) is None:
             raise _validation([{"resource": "PullRequest", "field": "head", "code": "invalid"}])
         base_tip = _tip(bare, data["base"])
         if base_tip is None:
             raise _validation([{"resource": "PullRequest", "field": "base", "code": "invalid"}])
+        if head_bare != bare:  # GitHub keeps a fork PR's commits in the base repository
+            _git(bare, "fetch", "--quiet", str(head_bare), f"refs/heads/{head_ref}")
         slug = f"{owner}/{repo}"
-        label = f"{owner}:{head_ref}"
+        label = f"{head_owner}:{head_ref}"
         for other in self.state.pulls.get(slug, []):
             if (
                 other["state"] == "open"
@@ -408,7 +467,7 @@ class Api:
                         }
                     ]
                 )
-        head_tip = _tip(bare, head_ref) or ""
+        head_tip = _tip(head_bare, head_ref) or ""
         if _is_ancestor(bare, head_tip, base_tip):
             raise _validation(
                 [
@@ -421,20 +480,31 @@ class Api:
             )
         number = self.state.numbers.get(slug, 0) + 1
         self.state.numbers[slug] = number
+        if head_bare != bare:
+            _git(bare, "update-ref", f"refs/pull/{number}/head", head_tip)
         now = _now()
-        repo_json = {"name": repo, "full_name": slug, "owner": {"login": owner}}
+        api_url, web_url = self.state.api_url, self.state.web_url
+        base_repo = shapes.repository(api_url, web_url, owner, repo)
+        head_repo = shapes.repository(api_url, web_url, head_owner, repo, fork=head_bare != bare)
+        pid = self._next_id()
         pr: Json = {
-            "id": self._next_id(),
+            "id": pid,
+            "node_id": shapes.node_id("PR", pid),
             "number": number,
-            "url": f"{self.state.api_url}/repos/{slug}/pulls/{number}",
-            "html_url": f"{self.state.web_url}/{slug}/pull/{number}",
+            "url": f"{api_url}/repos/{slug}/pulls/{number}",
+            "html_url": f"{web_url}/{slug}/pull/{number}",
             "state": "open",
             "locked": False,
+            "active_lock_reason": None,
             "title": data["title"],
             "body": data.get("body"),
             "draft": bool(data.get("draft", False)),
-            "user": {"login": login, "id": zlib.crc32(login.encode()), "type": "User"},
+            "user": shapes.simple_user(api_url, web_url, login),
+            "author_association": "MEMBER" if head_bare == bare else "CONTRIBUTOR",
             "labels": [],
+            "milestone": None,
+            "assignee": None,
+            "assignees": [],
             "requested_reviewers": [],
             "requested_teams": [],
             "created_at": now,
@@ -442,17 +512,29 @@ class Api:
             "closed_at": None,
             "merged_at": None,
             "merge_commit_sha": None,
+            "auto_merge": None,
             "merged": False,
-            "head": {"label": label, "ref": head_ref, "sha": head_tip, "repo": repo_json},
+            "merged_by": None,
+            "maintainer_can_modify": bool(data.get("maintainer_can_modify", False)),
+            "comments": 0,
+            "review_comments": 0,
+            "head": {
+                "label": label,
+                "ref": head_ref,
+                "sha": head_tip,
+                "repo": head_repo,
+                "user": head_repo["owner"],
+            },
             "base": {
                 "label": f"{owner}:{data['base']}",
                 "ref": data["base"],
                 "sha": base_tip,
-                "repo": repo_json,
+                "repo": base_repo,
+                "user": base_repo["owner"],
             },
         }
         self.state.pulls.setdefault(slug, []).append(pr)
-        return self.render(owner, repo, pr)
+        return self.render(owner, repo, pr, full=True)
 
     def get_pull(self, owner: str, repo: str, number: int) -> Json:
         return self.render(owner, repo, self._find(f"{owner}/{repo}", number), full=True)
@@ -511,17 +593,17 @@ class Api:
     def add_labels(self, owner: str, repo: str, number: int, body: Any) -> list[Json]:
         data = _check_body(body, LABEL_FIELDS, ("labels",))
         pr = self._find(f"{owner}/{repo}", number)
+        known = self.state.labels.setdefault(f"{owner}/{repo}", {})
         for name in _strings(data["labels"], "labels"):
-            if name not in {label["name"] for label in pr["labels"]}:
-                pr["labels"].append(
-                    {
-                        "id": self._next_id(),
-                        "name": name,
-                        "color": "ededed",
-                        "default": False,
-                        "description": None,
-                    }
+            # GitHub's label names are unique regardless of case: "promotion" is "Promotion".
+            if name.casefold() not in known:
+                lid = self._next_id()
+                known[name.casefold()] = shapes.label(
+                    self.state.api_url, f"{owner}/{repo}", lid, name
                 )
+            existing = known[name.casefold()]
+            if existing["id"] not in {label["id"] for label in pr["labels"]}:
+                pr["labels"].append(existing)
         return list(pr["labels"])
 
     def request_reviewers(self, owner: str, repo: str, number: int, body: Any) -> Json:
@@ -535,44 +617,90 @@ class Api:
         pr = self._find(f"{owner}/{repo}", number)
         if pr["user"]["login"] in reviewers:
             raise ApiError(422, "Review cannot be requested from pull request author.")
+        allowed = self.state.collaborators.get(f"{owner}/{repo}")
+        names = [*reviewers, *(f"{owner}/{team}" for team in teams)]
+        if allowed is not None and any(n.casefold() not in allowed for n in names):
+            # GitHub refuses the whole request, and adds no one.
+            raise ApiError(
+                422,
+                "Reviews may only be requested from collaborators. One or more of the users "
+                f"or teams you specified is not a collaborator of the {owner}/{repo} "
+                "repository.",
+            )
         for login in reviewers:
             if login not in {user["login"] for user in pr["requested_reviewers"]}:
                 pr["requested_reviewers"].append(
-                    {"login": login, "id": self._next_id(), "type": "User"}
+                    shapes.simple_user(self.state.api_url, self.state.web_url, login)
                 )
         for slug in teams:
             if slug not in {team["slug"] for team in pr["requested_teams"]}:
-                pr["requested_teams"].append({"slug": slug, "name": slug, "id": self._next_id()})
+                pr["requested_teams"].append(
+                    shapes.team_simple(
+                        self.state.api_url, self.state.web_url, owner, self._next_id(), slug
+                    )
+                )
         return self.render(owner, repo, pr)
 
     def add_comment(self, owner: str, repo: str, number: int, body: Any, login: str) -> Json:
         data = _check_body(body, COMMENT_FIELDS, ("body",))
         self._find(f"{owner}/{repo}", number)
-        cid = self._next_id()
-        comment = {
-            "id": cid,
-            "body": data["body"],
-            "user": {"login": login, "type": "User"},
-            "html_url": f"{self.state.web_url}/{owner}/{repo}/pull/{number}#issuecomment-{cid}",
-            "created_at": _now(),
-        }
+        comment = shapes.issue_comment(
+            self.state.api_url, self.state.web_url, f"{owner}/{repo}", number,
+            cid=self._next_id(), body=data["body"], login=login, created=_now(),
+        )  # fmt: skip
         self.state.comments.setdefault((f"{owner}/{repo}", number), []).append(comment)
         return comment
+
+    def list_reviews(self, owner: str, repo: str, number: int) -> list[Json]:
+        self._find(f"{owner}/{repo}", number)
+        return list(self.state.reviews.get((f"{owner}/{repo}", number), []))
 
     def list_comments(self, owner: str, repo: str, number: int) -> list[Json]:
         self._find(f"{owner}/{repo}", number)
         return list(self.state.comments.get((f"{owner}/{repo}", number), []))
 
 
+def _rate_headers(state: FakeState) -> dict[str, str]:
+    """GitHub's primary rate-limit headers, which it sends on every response."""
+    with state.lock:
+        state.used += 1
+        used = state.used
+    reset = (int(time.time()) // 3600 + 1) * 3600
+    return {
+        "x-ratelimit-limit": str(RATE_LIMIT),
+        "x-ratelimit-remaining": str(max(RATE_LIMIT - used, 0)),
+        "x-ratelimit-reset": str(reset),
+        "x-ratelimit-used": str(used),
+        "x-ratelimit-resource": "core",
+    }
+
+
+def _drift(reply: Any, broken: Mapping[str, Any]) -> Any:
+    """`reply` with the broken fields changed in each object it holds at the top level."""
+    if not broken:
+        return reply
+    if isinstance(reply, list):
+        return [_drift(item, broken) for item in reply]
+    if isinstance(reply, dict):
+        out = dict(reply)
+        for key, value in broken.items():
+            if value is _REMOVE:
+                out.pop(key, None)
+            elif key in out:
+                out[key] = value
+        return out
+    return reply
+
+
 # -- HTTP ----------------------------------------------------------------------------------
 
 
 def _fault_error(fault: Fault) -> ApiError:
-    if fault.kind == "server":
+    if fault.kind in {"server", "server-after-write"}:
         return ApiError(502, "Server Error")
-    if fault.kind == "secondary":
+    if fault.kind in {"secondary", "secondary-429"}:
         return ApiError(
-            403,
+            429 if fault.kind == "secondary-429" else 403,
             "You have exceeded a secondary rate limit. Please wait a few minutes before you "
             "try again.",
             headers={"Retry-After": f"{fault.retry_after:g}"},
@@ -636,6 +764,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Api, Call], Reply]]] = [
         lambda api, c: (201, api.request_reviewers(c.owner, c.repo, c.number, c.body), {}),
     ),
     (
+        "GET",
+        re.compile(rf"{_REPO}/pulls/(\d+)/reviews$"),
+        lambda api, c: (200, api.list_reviews(c.owner, c.repo, c.number), {}),
+    ),
+    (
         "POST",
         re.compile(rf"{_REPO}/issues/(\d+)/labels$"),
         lambda api, c: (200, api.add_labels(c.owner, c.repo, c.number, c.body), {}),
@@ -680,8 +813,7 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
-            self.send_header("x-ratelimit-limit", "5000")
-            for key, value in (headers or {}).items():
+            for key, value in {**_rate_headers(state), **(headers or {})}.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(payload)
@@ -707,6 +839,8 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                         status, reply = 200, [dataclasses.asdict(r) for r in state.log]
                 else:
                     status, reply, headers = self._api(split.path, query, body)
+                    with state.lock:
+                        reply = _drift(reply, state.broken)
             except ApiError as err:
                 status, reply, headers = err.status, err.body, err.headers
             if split.path.startswith(PREFIX):
@@ -724,6 +858,7 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                             status,
                             scheme,
                             visible,
+                            reply,
                         )
                     )
             self._send(status, reply, headers)
@@ -757,8 +892,12 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
             if body is not None and "application/json" not in self.headers.get("Content-Type", ""):
                 raise ApiError(415, "Content-Type must be application/json.")
             with state.lock:
-                if state.faults:
-                    fault = state.faults[0]
+                fault = state.faults[0] if state.faults else None
+                if fault is not None and fault.kind == "server-after-write":
+                    if self.command == "GET":
+                        return self._route(path[len(PREFIX) :], query, body, login)
+                    self._route(path[len(PREFIX) :], query, body, login)  # the write lands
+                if fault is not None:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         state.faults.pop(0)
@@ -828,11 +967,68 @@ class GitHubFake(Service):
     def clear_faults(self) -> None:
         with self.state.lock:
             self.state.faults.clear()
+            self.state.broken.clear()
+
+    def set_collaborators(self, repository: str, names: set[str]) -> None:
+        """Only these logins and `org/team` slugs can be asked to review on `repository`."""
+        with self.state.lock:
+            self.state.collaborators[repository] = {name.casefold() for name in names}
+
+    def add_label(self, repository: str, name: str) -> None:
+        """A label that exists in the repository before any PR uses it."""
+        with self.state.lock:
+            known = self.state.labels.setdefault(repository, {})
+            lid = Api(self.state)._next_id()
+            known[name.casefold()] = shapes.label(self.state.api_url, repository, lid, name)
+
+    def review(self, repository: str, number: int, login: str, state: str = "APPROVED") -> None:
+        """`login` reviews PR `number`; as on GitHub, they leave its requested reviewers."""
+        api = Api(self.state)
+        with self.state.lock:
+            pr = api._find(repository, number)
+            pr["requested_reviewers"] = [
+                u for u in pr["requested_reviewers"] if u["login"] != login
+            ]
+            rid = api._next_id()
+            html = f"{self.web_url}/{repository}/pull/{number}"
+            self.state.reviews.setdefault((repository, number), []).append(
+                {
+                    "id": rid,
+                    "node_id": shapes.node_id("PRR", rid),
+                    "user": shapes.simple_user(self.state.api_url, self.web_url, login),
+                    "body": "",
+                    "state": state,
+                    "commit_id": pr["head"]["sha"],
+                    "html_url": f"{html}#pullrequestreview-{rid}",
+                    "pull_request_url": f"{self.url}/repos/{repository}/pulls/{number}",
+                    "_links": {
+                        "html": {"href": f"{html}#pullrequestreview-{rid}"},
+                        "pull_request": {"href": f"{self.url}/repos/{repository}/pulls/{number}"},
+                    },
+                    "author_association": "MEMBER",
+                    "submitted_at": _now(),
+                }
+            )
+
+    def break_field(self, key: str, value: Any = _REMOVE) -> None:
+        """From now on, serve `key` of every top-level response object as `value`, or drop
+        it: a deliberate drift from GitHub, which the conformance check must report."""
+        with self.state.lock:
+            self.state.broken[key] = value
 
     @property
     def requests(self) -> list[Recorded]:
         with self.state.lock:
             return list(self.state.log)
+
+    def violations(self) -> list[Violation]:
+        """How the exchanges served so far depart from GitHub's OpenAPI description."""
+        description = github_description()
+        found = []
+        for r in self.requests:
+            exchange = Exchange(r.method, r.path, r.query, r.body, r.status, r.response)
+            found += description.check(exchange)
+        return found
 
 
 def start_github_fake(

@@ -15,6 +15,7 @@ import pytest
 from devstack.azurite import Azurite, start_azurite
 from devstack.githttp import GitOrigin, start_git_origin
 from devstack.github_fake import GitHubFake, start_github_fake
+from devstack.openapi_check import describe
 from devstack.procs import ROOT
 from devstack.registry import Registry, start_registry
 
@@ -89,6 +90,9 @@ def forge(git_origin: GitOrigin) -> Iterator[GitHubFake]:
     """The GitHub API fake, over the same bare repositories the git origin serves."""
     with start_github_fake(git_origin.root) as service:
         yield service
+        # Every exchange of the session, held to GitHub's OpenAPI description.
+        violations = service.violations()
+        assert not violations, describe(violations)
 
 
 @pytest.fixture

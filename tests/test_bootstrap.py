@@ -22,6 +22,7 @@ from devstack.procs import ROOT
 
 LOCK = json.loads((ROOT / "package-lock.json").read_text(encoding="utf-8"))
 AZURITE = LOCK["packages"]["node_modules/azurite"]
+OCTOKIT_OPENAPI = LOCK["packages"]["node_modules/@octokit/openapi"]
 
 
 def test_the_locked_azurite_runs_on_debian_bookworms_node_18() -> None:
@@ -31,8 +32,16 @@ def test_the_locked_azurite_runs_on_debian_bookworms_node_18() -> None:
     assert floor is not None, f"update this test for the range {declared!r}"
     assert int(floor.group(1)) <= 18
     assert json.loads((ROOT / "package.json").read_text())["devDependencies"] == {
-        "azurite": AZURITE["version"]
+        "azurite": AZURITE["version"],
+        "@octokit/openapi": OCTOKIT_OPENAPI["version"],
     }
+
+
+def test_githubs_api_description_is_pinned_and_runs_on_node_18() -> None:
+    """The conformance check reads @octokit/openapi's JSON; npm ci must install it on 18."""
+    assert re.fullmatch(r"\d+\.\d+\.\d+", OCTOKIT_OPENAPI["version"])  # exact, not a range
+    floor = re.fullmatch(r">=(\d+)(?:\.\d+)*", OCTOKIT_OPENAPI["engines"]["node"])
+    assert floor is not None and int(floor.group(1)) <= 18
 
 
 def bootstrap(tmp_path: Path, node_range: str) -> subprocess.CompletedProcess[str]:

@@ -22,8 +22,10 @@ from bot.github import GitHubProvider, RetryPolicy
 from bot.gitpush import push_branch
 from bot.history import pin_history
 from bot.pr import PullRequestSpec, branch_for, close_superseded, open_or_update
+from bot.prbody import MARKER
 from devstack.githttp import GitOrigin
 from devstack.github_fake import GitHubFake, start_github_fake
+from devstack.openapi_check import describe
 from devstack.procs import free_port, port_open, spawn, wait_until
 
 BOT = Identity("Nightshift Bot", "bot@nightshift.example")
@@ -93,7 +95,7 @@ class Forge:
             branch=branch_for(env),
             base="main",
             title=f"Promote {env}",
-            body=body,
+            body=f"{MARKER.format(env=env)}\n{body}",  # the bot's PRs carry its marker
             labels=labels,
             reviewers=reviewers,
         )
@@ -133,6 +135,9 @@ def forge(git_origin: GitOrigin, tmp_path: Path) -> Iterator[Forge]:
     tokens = {TOKEN: "nightshift-bot", REVIEWER_TOKEN: "carol"}
     with start_github_fake(git_origin.root, tokens=tokens) as fake:
         yield Forge(git_origin, fake, repository, tmp_path, [])
+        # Every exchange of the test, held to GitHub's OpenAPI description.
+        violations = fake.violations()
+        assert not violations, describe(violations)
 
 
 def writes(fake: GitHubFake) -> list[str]:
@@ -162,7 +167,7 @@ def test_open_or_update_creates_once_then_writes_only_changes(forge: Forge) -> N
     updated = open_or_update(
         provider, forge.spec("prod", body="new body", labels=("promotion", "urgent"))
     )
-    assert updated.action == "updated" and updated.pull_request.body == "new body"
+    assert updated.action == "updated" and updated.pull_request.body.endswith("\nnew body")
     assert writes(forge.fake)[len(before) :] == [
         f"PATCH /repos/{forge.repository}/pulls/1",
         f"POST /repos/{forge.repository}/issues/1/labels",
