@@ -132,6 +132,23 @@ class GitHubProvider:
     def get(self, number: int) -> PullRequest:
         return _pull(self._request("GET", self._repo_path(f"pulls/{number}")))
 
+    # -- commit statuses and comments (issue 11: an open PR always matches the plan) -----
+
+    def comment(self, number: int, body: str) -> None:
+        self._request("POST", self._repo_path(f"issues/{number}/comments"), json={"body": body})
+
+    def plan_status(self, sha: str, context: str) -> tuple[str, str] | None:
+        """The newest (state, description) of `context` on commit `sha`, or None."""
+        path = self._repo_path(f"commits/{quote(sha)}/statuses")
+        for item in self._pages(path, {}):
+            if isinstance(item, dict) and item.get("context") == context:
+                return str(item.get("state", "")), str(item.get("description") or "")
+        return None
+
+    def set_status(self, sha: str, context: str, state: str, description: str) -> None:
+        payload = {"state": state, "context": context, "description": description}
+        self._request("POST", self._repo_path(f"statuses/{quote(sha)}"), json=payload)
+
     # -- HTTP ---------------------------------------------------------------------------
 
     def _repo_path(self, tail: str) -> str:

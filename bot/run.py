@@ -277,6 +277,11 @@ def _plan(ctx: Pass, states: dict[str, EnvironmentState]) -> list[EnvironmentPla
         rejected=rejected,
         bundles=[(Artifact("image", b.image), Artifact("model", b.model)) for b in config.bundles],
         checks=[model_gates_check(config, ctx.catalog)],
+        why_rejected={
+            (Artifact(kinds[r.artifact], r.artifact), r.version): r.reason  # type: ignore[arg-type]
+            for r in config.rejected
+            if r.artifact in kinds
+        },
     )
     return plan(data)
 

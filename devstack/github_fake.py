@@ -124,6 +124,8 @@ class FakeState:
     faults: list[Fault] = field(default_factory=list)
     log: list[Recorded] = field(default_factory=list)
     ids: int = 1000
+    # (owner/repo, sha) → commit statuses, newest first (as GET .../statuses lists them)
+    statuses: dict[tuple[str, str], list[Json]] = field(default_factory=dict)
 
 
 # -- git, on the bare repositories ---------------------------------------------------------
@@ -259,6 +261,13 @@ MERGE_FIELDS: Schema = {
 LABEL_FIELDS: Schema = {"labels": (list,)}
 REVIEWER_FIELDS: Schema = {"reviewers": (list,), "team_reviewers": (list,)}
 COMMENT_FIELDS: Schema = {"body": (str,)}
+STATUS_FIELDS: Schema = {
+    "state": (str,),
+    "target_url": (str, type(None)),
+    "description": (str, type(None)),
+    "context": (str,),
+}
+STATUS_STATES = {"error", "failure", "pending", "success"}
 LIST_PARAMS = {"state", "head", "base", "sort", "direction", "per_page", "page"}
 
 _TYPE_NAMES = {str: "string", bool: "boolean", int: "integer", list: "array", type(None): "null"}
@@ -563,6 +572,54 @@ class Api:
         self._find(f"{owner}/{repo}", number)
         return list(self.state.comments.get((f"{owner}/{repo}", number), []))
 
+    # -- commit statuses: POST /repos/{o}/{r}/statuses/{sha}, GET .../commits/{ref}/statuses
+
+    def create_status(self, owner: str, repo: str, sha: str, body: Any, login: str) -> Json:
+        """As GitHub: the state is one of four, the commit must exist, and the description
+        is at most 140 characters (longer is a 422, not a truncation)."""
+        data = _check_body(body, STATUS_FIELDS, ("state",))
+        if data["state"] not in STATUS_STATES:
+            raise _validation([{"resource": "Status", "field": "state", "code": "invalid"}])
+        if len(data.get("description") or "") > 140:
+            raise _validation(
+                [{"resource": "Status", "field": "description", "code": "custom",
+                  "message": "description is too long (maximum is 140 characters)"}]
+            )  # fmt: skip
+        full = _resolve(self.bare(owner, repo), sha)
+        if full is None:
+            raise ApiError(422, f"No commit found for SHA: {sha}")
+        sid, now = self._next_id(), _now()
+        status = {
+            "url": f"{self.state.api_url}/repos/{owner}/{repo}/statuses/{full}",
+            "avatar_url": None,
+            "id": sid,
+            "node_id": f"SC_{sid}",
+            "state": data["state"],
+            "description": data.get("description"),
+            "target_url": data.get("target_url"),
+            "context": data.get("context", "default"),
+            "created_at": now,
+            "updated_at": now,
+            "creator": {"login": login, "id": 1, "type": "User"},
+        }
+        self.state.statuses.setdefault((f"{owner}/{repo}", full), []).insert(0, status)
+        return status
+
+    def list_statuses(self, owner: str, repo: str, ref: str) -> list[Json]:
+        bare = self.bare(owner, repo)
+        full = _tip(bare, ref) or _resolve(bare, ref)
+        if full is None:
+            raise ApiError(404, "Not Found")
+        return list(self.state.statuses.get((f"{owner}/{repo}", full), []))
+
+
+def _resolve(bare: Path, rev: str) -> str | None:
+    """The full id of commit `rev` in `bare`, or None when there is no such commit."""
+    if not re.fullmatch(r"[0-9a-f]{4,40}", rev):
+        return None
+    code, out = _git(bare, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    return out.strip() if code == 0 else None
+
 
 # -- HTTP ----------------------------------------------------------------------------------
 
@@ -599,6 +656,7 @@ class Call:
     query: dict[str, list[str]]
     body: Any
     login: str
+    ref: str = ""  # a commit id or ref in the path (statuses)
 
 
 Reply = tuple[int, Any, dict[str, str]]
@@ -649,6 +707,16 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Api, Call], Reply]]] = [
         "POST",
         re.compile(rf"{_REPO}/issues/(\d+)/comments$"),
         lambda api, c: (201, api.add_comment(c.owner, c.repo, c.number, c.body, c.login), {}),
+    ),
+    (
+        "POST",
+        re.compile(rf"{_REPO}/statuses/([0-9A-Za-z]+)$"),
+        lambda api, c: (201, api.create_status(c.owner, c.repo, c.ref, c.body, c.login), {}),
+    ),
+    (
+        "GET",
+        re.compile(rf"{_REPO}/commits/([0-9A-Za-z_.-]+)/statuses$"),
+        lambda api, c: (200, api.list_statuses(c.owner, c.repo, c.ref), {}),
     ),
 ]
 
@@ -784,7 +852,9 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                 match = pattern.match(path)
                 if match is not None and method == self.command:
                     owner, repo, *rest = match.groups()
-                    call = Call(owner, repo, int(rest[0]) if rest else 0, query, body, login)
+                    number = int(rest[0]) if rest and rest[0].isdigit() else 0
+                    ref = rest[0] if rest else ""
+                    call = Call(owner, repo, number, query, body, login, ref)
                     return endpoint(api, call)
             raise ApiError(404, "Not Found")
 
