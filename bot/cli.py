@@ -292,6 +292,6 @@ def _pin(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from bot.status import collect, render, to_json
 
-    rows, errors = collect(args.repo.resolve())
-    print(to_json(rows, errors) if args.json else render(rows, errors, datetime.now(UTC)), end="")
-    return 1 if errors else 0
+    status = collect(args.repo.resolve())
+    print(to_json(status) if args.json else render(status, datetime.now(UTC)), end="")
+    return status.exit_code

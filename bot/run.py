@@ -35,6 +35,7 @@ from bot.pr import PullRequestProvider
 from bot.ranking import newer_by_policy
 from bot.report import EnvironmentReport, PassReport
 from bot.state import EnvironmentState, IsNewer, read_states
+from bot.violations import find_violations
 from bot.write import (
     Prepared,
     ProviderFactory,
@@ -291,6 +292,19 @@ def _prepare_all(ctx: Pass, timings: dict[str, float] | None = None) -> list[Pre
     (None when re-planning after a push race: that time counts as the write's)."""
     with _clock(timings, "state"):
         states = _states(ctx)
+        repo = ctx.checkout.repo
+        found = find_violations(
+            ctx.config,
+            states,
+            repo if isinstance(repo, pygit2.Repository) else None,
+            ctx.view.head,
+        )
+    # Versions that should not run (a held or rejected version merged between passes): the
+    # pass says so and exits 1, whatever else it does.
+    for violation in found:
+        line = f"should not run: {violation}"
+        if line not in ctx.errors:
+            ctx.errors.append(line)
     with _clock(timings, "plan"):
         plans = _plan(ctx, states)
     prepared = []

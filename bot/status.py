@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from bot.pins import KUSTOMIZATION_NAMES
 from bot.plan import Artifact
 from bot.ranking import newer_by_policy
 from bot.state import EnvironmentState, IsNewer, read_states
+from bot.violations import find_violations
 
 CONFIG_PATH = Path("environments") / "promotion.yaml"
 DEFAULT_BOT_EMAIL = "nightshift-bot@users.noreply.github.com"
@@ -31,6 +32,20 @@ class PinStatus:
     author: str | None
     by_bot: bool | None
     rolled_back_from: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Status:
+    """What `bot status` shows: the pins, unreadable environments, and versions that
+    should not run (flagged, exit 1)."""
+
+    rows: list[PinStatus]
+    errors: dict[str, str]
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors or self.flags else 0
 
 
 def environments_of(repo: Path) -> tuple[list[tuple[str, str]], IsNewer, str]:
@@ -55,15 +70,21 @@ def environments_of(repo: Path) -> tuple[list[tuple[str, str]], IsNewer, str]:
     return envs, (lambda _a, _x, _y: False), DEFAULT_BOT_EMAIL
 
 
-def collect(repo: Path) -> tuple[list[PinStatus], dict[str, str]]:
-    """Every pin of every environment, and the environments that could not be read."""
+def collect(repo: Path) -> Status:
+    """Every pin of every environment, the environments that could not be read, and the
+    versions that should not run."""
     envs, is_newer, bot_email = environments_of(repo)
     try:
         git = pygit2.Repository(str(repo))
     except pygit2.GitError:
         raise GitError(f"{repo} is not a git checkout") from None
     states = read_states(repo, envs, repo=git, bot_email=bot_email, is_newer=is_newer)
-    return _rows(states), {n: s.error for n, s in states.items() if s.error}
+    flags: list[str] = []
+    if (repo / CONFIG_PATH).exists():
+        config = load_config(repo / CONFIG_PATH)
+        flags = [f"should not run: {v}" for v in find_violations(config, states, git)]
+    errors = {n: s.error for n, s in states.items() if s.error}
+    return Status(_rows(states), errors, flags)
 
 
 def _rows(states: dict[str, EnvironmentState]) -> list[PinStatus]:
@@ -97,7 +118,8 @@ def _age(since: datetime | None, now: datetime) -> str:
     return "just now"
 
 
-def render(rows: list[PinStatus], errors: dict[str, str], now: datetime) -> str:
+def render(status: Status, now: datetime) -> str:
+    rows, errors = status.rows, status.errors
     header = ("ENVIRONMENT", "ARTIFACT", "VERSION", "SINCE", "COMMIT", "BY")
     table = [header]
     for r in rows:
@@ -114,10 +136,12 @@ def render(rows: list[PinStatus], errors: dict[str, str], now: datetime) -> str:
         for row in table
     ]
     lines += [f"error: {name}: {error}" for name, error in sorted(errors.items())]
+    lines += [f"FLAGGED: {flag}" for flag in status.flags]
     return "\n".join(lines) + "\n"
 
 
-def to_json(rows: list[PinStatus], errors: dict[str, str]) -> str:
+def to_json(status: Status) -> str:
+    rows, errors = status.rows, status.errors
     return (
         json.dumps(
             {
@@ -137,6 +161,7 @@ def to_json(rows: list[PinStatus], errors: dict[str, str]) -> str:
                     for r in rows
                 ],
                 "errors": errors,
+                "flags": status.flags,
             },
             indent=2,
         )

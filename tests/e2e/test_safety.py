@@ -1,0 +1,139 @@
+"""Promotion safety through the real command lines (issue 11): an open PR always matches
+the plan, and a version that should not run is flagged.
+
+Same estate as test_story: 1.0.0 runs everywhere, 1.1.0 of the image and the model is
+published; dev takes it at once, staging gets a PR after a day of soak. Then a person
+changes `environments/promotion.yaml` (a hold, a rejection) in their own clone and pushes,
+or merges the PR through the forge's API, and the next `bot run` must react.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from devstack.estate import Estate, git, person_env
+from tests.e2e.test_story import STAGING_BRANCH, Story, merge, story
+
+pytestmark = pytest.mark.slow
+__all__ = ["story"]  # the fixture, used by name
+
+HOLD = """
+holds:
+  - environment: staging
+    artifact: model-api
+    reason: "quarter-end freeze, ticket OPS-1234"
+"""
+REJECT = """
+rejected:
+  - artifact: iris
+    version: "1.1.0"
+    reason: "leaks memory under load (incident 2026-11-02)"
+"""
+
+
+def person_appends_to_config(estate: Estate, text: str, message: str) -> None:
+    """An operator edits promotion.yaml in their own clone and pushes to main."""
+    clone = estate.person_clone("operator")
+    config = clone / "environments" / "promotion.yaml"
+    config.write_text(config.read_text() + text)
+    git("commit", "--quiet", "-am", message, cwd=clone, env=person_env())
+    git("push", "--quiet", "origin", "main", cwd=clone, env=person_env())
+
+
+def plan_status(estate: Estate, sha: str) -> dict[str, Any] | None:
+    """The newest `nightshift/plan` commit status of `sha`, as the API lists it."""
+    response = requests.get(
+        f"{estate.forge.url}/repos/{estate.repository}/commits/{sha}/statuses",
+        headers={
+            "Authorization": f"Bearer {estate.forge.token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    found = [s for s in response.json() if s["context"] == "nightshift/plan"]
+    return found[0] if found else None
+
+
+def staging_pr_open(story: Story, t0: datetime) -> dict[str, Any]:
+    """Tonight dev takes 1.1.0; a day later staging gets its PR, marked as matching."""
+    story.run(now=t0)
+    story.run(now=t0 + timedelta(hours=25))
+    [pr] = story.open_pulls()
+    assert pr["head"]["ref"] == STAGING_BRANCH
+    status = plan_status(story.estate, pr["head"]["sha"])
+    assert status is not None and status["state"] == "success", status
+    return pr
+
+
+def test_a_hold_after_the_pr_opened_closes_it_with_the_reason(story: Story) -> None:
+    estate, t0 = story.estate, datetime.now(UTC)
+    pr = staging_pr_open(story, t0)
+    person_appends_to_config(estate, HOLD, "Hold model-api in staging for the freeze")
+
+    result = story.bot("run", now=t0 + timedelta(hours=26))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert story.open_pulls() == []
+    [closed] = [p for p in estate.forge.pulls(estate.repository) if p["number"] == pr["number"]]
+    assert closed["state"] == "closed" and not closed["merged"]
+    [comment] = estate.forge.comments(estate.repository, pr["number"])
+    assert "refuses what this pull request proposes" in comment, comment
+    assert "image model-api: held: quarter-end freeze, ticket OPS-1234" in comment, comment
+    # The bundle's model waits for the held image, and says so.
+    assert "model iris: 1.1.0 waits for its bundle" in comment, comment
+    status = plan_status(estate, closed["head"]["sha"])
+    assert status is not None and status["state"] == "failure", status
+    assert story.pins("staging")["tag"] == "1.0.0"
+
+    # The next pass has nothing to do: no PR reopened, no more comments.
+    again = story.bot("run", now=t0 + timedelta(hours=27))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert story.open_pulls() == []
+    assert len(estate.forge.comments(estate.repository, pr["number"])) == 1
+
+
+def test_a_rejection_after_the_pr_opened_closes_it_and_flags_dev(story: Story) -> None:
+    estate, t0 = story.estate, datetime.now(UTC)
+    pr = staging_pr_open(story, t0)
+    person_appends_to_config(estate, REJECT, "Reject iris 1.1.0")
+
+    result = story.bot("run", now=t0 + timedelta(hours=26))
+    # dev already runs the rejected model: flagged, exit 1, with a one-line reason.
+    assert result.returncode == 1, result.stdout + result.stderr
+    flag = "should not run: dev runs model iris 1.1.0: rejected: leaks memory under load"
+    assert flag in result.stdout + result.stderr, result.stdout + result.stderr
+    assert story.open_pulls() == []
+    [comment] = estate.forge.comments(estate.repository, pr["number"])
+    assert "model iris: 1.1.0 was rejected: leaks memory under load" in comment, comment
+    assert story.pins("staging")["model"] == "1.0.0"
+
+    status = story.bot("status")
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert f"FLAGGED: {flag}" in status.stdout, status.stdout
+
+
+def test_a_held_version_merged_between_passes_is_flagged(story: Story) -> None:
+    estate, t0 = story.estate, datetime.now(UTC)
+    pr = staging_pr_open(story, t0)
+    person_appends_to_config(estate, HOLD, "Hold model-api in staging for the freeze")
+    merge(estate, pr["number"])  # a reviewer merges before the next pass sees the hold
+    assert story.pins("staging")["tag"] == "1.1.0"
+
+    result = story.bot("run", now=t0 + timedelta(hours=26))
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert "should not run: staging runs image model-api 1.1.0: promoted after the hold" in out
+    assert "quarter-end freeze, ticket OPS-1234" in out, out
+    planned = story.bot("plan", now=t0 + timedelta(hours=26))
+    assert planned.returncode == 1, planned.stdout + planned.stderr
+    assert "should not run: staging runs image model-api 1.1.0" in planned.stdout + planned.stderr
+    status = story.bot("status")
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert "FLAGGED: should not run: staging runs image model-api 1.1.0" in status.stdout
+    # dev still runs 1.1.0 without a hold there: not flagged.
+    assert "dev runs" not in status.stdout, status.stdout
