@@ -134,7 +134,6 @@ def run_pass(
         config = load_config(view.root / CONFIG_PATH)
         _check_environments(config, options.environments)
         timings["checkout"] = time.perf_counter() - started
-        is_newer = newer_by_policy(config)
         discoverer = discoverer or Discoverer(config)
         try:
             log.info(
@@ -143,6 +142,8 @@ def run_pass(
             with _clock(timings, "discover"):
                 discovery = discoverer.discover()
             catalog = Catalog(config, discoverer, discovery)
+            # Build-time policies (newestBuild) rank by the times discovery found.
+            is_newer = newer_by_policy(config, build_time=catalog.build_time)
             ctx = Pass(config, checkout, view, discoverer, catalog, now, is_newer)
             prepared = _prepare_all(ctx, timings)
             selected = [p for p in prepared if _selected(p.state.name, options.environments)]

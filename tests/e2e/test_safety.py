@@ -9,13 +9,20 @@ or merges the PR through the forge's API, and the next `bot run` must react.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from devstack.estate import Estate, git, person_env
+from devstack.azurite import Azurite
+from devstack.estate import Estate, git, new_estate, person_env
+from devstack.githttp import GitOrigin
+from devstack.github_fake import GitHubFake
+from devstack.registry import Registry
 from tests.e2e.test_story import STAGING_BRANCH, Story, merge, story
 
 pytestmark = pytest.mark.slow
@@ -137,3 +144,71 @@ def test_a_held_version_merged_between_passes_is_flagged(story: Story) -> None:
     assert "FLAGGED: should not run: staging runs image model-api 1.1.0" in status.stdout
     # dev still runs 1.1.0 without a hold there: not flagged.
     assert "dev runs" not in status.stdout, status.stdout
+
+
+def person_edits_config(estate: Estate, old: str, new: str, message: str) -> None:
+    """An operator replaces `old` with `new` in promotion.yaml in their clone, and pushes."""
+    clone = estate.person_clone("operator")
+    config = clone / "environments" / "promotion.yaml"
+    text = config.read_text()
+    assert old in text, text
+    config.write_text(text.replace(old, new, 1))
+    git("commit", "--quiet", "-am", message, cwd=clone, env=person_env())
+    git("push", "--quiet", "origin", "main", cwd=clone, env=person_env())
+
+
+SEMVER_IMAGES = """    repository: {repo}
+    policy:
+      semver:
+        range: ">=1.0.0"
+"""
+NEWEST_BUILD_IMAGES = """    repository: {repo}
+    filter:
+      pattern: '^1\\.'
+    policy:
+      newestBuild:
+"""
+
+
+def test_newest_build_promotes_the_newest_build_and_a_rollback_from_it_sticks(
+    registry: Registry, azurite: Azurite, git_origin: GitOrigin, forge: GitHubFake, tmp_path: Path
+) -> None:
+    estate = new_estate(registry, azurite, git_origin, forge, tmp_path)
+    t0 = datetime.now(UTC)
+    estate.push_image("1.0.0", created=t0 - timedelta(days=10))
+    estate.publish_model("1.0.0", seed=1)
+    estate.seed("1.0.0", "1.0.0")
+    person_edits_config(
+        estate,
+        SEMVER_IMAGES.format(repo=estate.image_repo),
+        NEWEST_BUILD_IMAGES.format(repo=estate.image_repo),
+        "model-api: newest build wins",
+    )
+    # 1.2.0 is the highest version but an older build than the 1.1.5 hotfix.
+    estate.push_image("1.2.0", created=t0 - timedelta(days=5))
+    estate.push_image("1.1.5", created=t0 - timedelta(hours=1))
+    story = Story(estate, tmp_path / "bot-checkout", tmp_path / "bot-home")
+
+    out = story.run(now=t0)
+    assert story.pins("dev")["tag"] == "1.1.5", out
+    assert story.pins("dev")["digest"] == estate.images["1.1.5"]
+
+    # An operator rolls dev back to the older build 1.2.0; the next pass keeps it there.
+    clone = estate.person_clone("operator")
+    pinned = subprocess.run(
+        [sys.executable, "-m", "bot", "pin", "dev", "--image",
+         f"model-api=1.2.0@{estate.images['1.2.0']}", "--commit", "--repo", str(clone)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert pinned.returncode == 0, pinned.stdout + pinned.stderr
+    git("push", "--quiet", "origin", "main", cwd=clone, env=person_env())
+    before = estate.origin_log()
+    out = story.run(now=t0 + timedelta(hours=1))
+    assert estate.origin_log() == before, out
+    assert story.pins("dev")["tag"] == "1.2.0"
+    assert "rolled back" in out, out
+
+    # A newer build after the rollback is promoted again.
+    estate.push_image("1.1.6", created=t0 + timedelta(hours=2))
+    out = story.run(now=t0 + timedelta(hours=3))
+    assert story.pins("dev")["tag"] == "1.1.6", out
