@@ -33,6 +33,16 @@ _SECONDARY_MINIMUM = 60.0
 
 
 @dataclass(frozen=True)
+class PullRequestTrace:
+    """Where a promotion came from, for `bot status`: the PR, its approvers and merger."""
+
+    number: int
+    url: str
+    merged_by: str | None
+    approvers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 5
     backoff: float = 1.0
@@ -148,6 +158,22 @@ class GitHubProvider:
     def set_status(self, sha: str, context: str, state: str, description: str) -> None:
         payload = {"state": state, "context": context, "description": description}
         self._request("POST", self._repo_path(f"statuses/{quote(sha)}"), json=payload)
+
+    def trace(self, number: int) -> PullRequestTrace:
+        """Who merged PR `number` and who approved it (the last review of each reviewer)."""
+        data = self._request("GET", self._repo_path(f"pulls/{number}"))
+        last: dict[str, str] = {}
+        for review in self._pages(self._repo_path(f"pulls/{number}/reviews"), {}):
+            login = (review.get("user") or {}).get("login")
+            if login and review.get("state") in {"APPROVED", "CHANGES_REQUESTED", "DISMISSED"}:
+                last[str(login)] = str(review["state"])
+        merged_by = (data.get("merged_by") or {}).get("login") if isinstance(data, dict) else None
+        return PullRequestTrace(
+            number=number,
+            url=str(data.get("html_url") or "") if isinstance(data, dict) else "",
+            merged_by=str(merged_by) if merged_by else None,
+            approvers=tuple(sorted(u for u, state in last.items() if state == "APPROVED")),
+        )
 
     # -- HTTP ---------------------------------------------------------------------------
 

@@ -126,6 +126,7 @@ class FakeState:
     ids: int = 1000
     # (owner/repo, sha) → commit statuses, newest first (as GET .../statuses lists them)
     statuses: dict[tuple[str, str], list[Json]] = field(default_factory=dict)
+    reviews: dict[tuple[str, int], list[Json]] = field(default_factory=dict)  # oldest first
 
 
 # -- git, on the bare repositories ---------------------------------------------------------
@@ -268,6 +269,9 @@ STATUS_FIELDS: Schema = {
     "context": (str,),
 }
 STATUS_STATES = {"error", "failure", "pending", "success"}
+REVIEW_FIELDS: Schema = {"commit_id": (str,), "body": (str,), "event": (str,), "comments": (list,)}
+REVIEW_EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
+                 "COMMENT": "COMMENTED"}  # fmt: skip
 LIST_PARAMS = {"state", "head", "base", "sort", "direction", "per_page", "page"}
 
 _TYPE_NAMES = {str: "string", bool: "boolean", int: "integer", list: "array", type(None): "null"}
@@ -340,8 +344,10 @@ class Api:
                 base, head = out["base"]["sha"], out["head"]["sha"]
                 out["mergeable"] = _merge_tree(bare, base, head) is not None
             out["mergeable_state"] = "clean" if out["mergeable"] else "unknown"
+            out.setdefault("merged_by", None)
         else:
             out.pop("merged", None)
+            out.pop("merged_by", None)
         return out
 
     def list_pulls(
@@ -491,7 +497,7 @@ class Api:
         pr["updated_at"] = _now()
         return self.render(owner, repo, pr, full=True)
 
-    def merge_pull(self, owner: str, repo: str, number: int, body: Any) -> Json:
+    def merge_pull(self, owner: str, repo: str, number: int, body: Any, login: str = "") -> Json:
         data = _check_body(body or {}, MERGE_FIELDS)
         method = data.get("merge_method", "merge")
         if method not in {"merge", "squash", "rebase"}:
@@ -514,6 +520,7 @@ class Api:
             closed_at=now,
             updated_at=now,
             merge_commit_sha=sha,
+            merged_by={"login": login, "id": zlib.crc32(login.encode()), "type": "User"},
         )
         return {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
 
@@ -605,6 +612,45 @@ class Api:
         self.state.statuses.setdefault((f"{owner}/{repo}", full), []).insert(0, status)
         return status
 
+    # -- reviews: POST/GET /repos/{o}/{r}/pulls/{n}/reviews --------------------------------
+
+    def create_review(self, owner: str, repo: str, number: int, body: Any, login: str) -> Json:
+        """As GitHub: an author cannot approve (or request changes on) their own PR, and
+        REQUEST_CHANGES or COMMENT need a body. Without an event the review stays PENDING."""
+        data = _check_body(body or {}, REVIEW_FIELDS)
+        pr = self._find(f"{owner}/{repo}", number)
+        event = data.get("event")
+        if event is not None and event not in REVIEW_EVENTS:
+            raise _validation([{"resource": "PullRequestReview", "field": "event",
+                                "code": "invalid"}])  # fmt: skip
+        if event in {"APPROVE", "REQUEST_CHANGES"} and pr["user"]["login"] == login:
+            verb = "approve" if event == "APPROVE" else "request changes on"
+            raise ApiError(422, f"Unprocessable Entity: Can not {verb} your own pull request")
+        if event in {"REQUEST_CHANGES", "COMMENT"} and not data.get("body"):
+            raise ApiError(422, f"Unprocessable Entity: Review Body is required for {event}")
+        rid = self._next_id()
+        html = f"{self.state.web_url}/{owner}/{repo}/pull/{number}#pullrequestreview-{rid}"
+        api_pr = f"{self.state.api_url}/repos/{owner}/{repo}/pulls/{number}"
+        review = {
+            "id": rid,
+            "node_id": f"PRR_{rid}",
+            "user": {"login": login, "id": zlib.crc32(login.encode()), "type": "User"},
+            "body": data.get("body", ""),
+            "state": REVIEW_EVENTS[event] if event else "PENDING",
+            "html_url": html,
+            "pull_request_url": api_pr,
+            "author_association": "COLLABORATOR",
+            "_links": {"html": {"href": html}, "pull_request": {"href": api_pr}},
+            "submitted_at": _now() if event else None,
+            "commit_id": data.get("commit_id") or self.render(owner, repo, pr)["head"]["sha"],
+        }
+        self.state.reviews.setdefault((f"{owner}/{repo}", number), []).append(review)
+        return review
+
+    def list_reviews(self, owner: str, repo: str, number: int) -> list[Json]:
+        self._find(f"{owner}/{repo}", number)
+        return list(self.state.reviews.get((f"{owner}/{repo}", number), []))
+
     def list_statuses(self, owner: str, repo: str, ref: str) -> list[Json]:
         bare = self.bare(owner, repo)
         full = _tip(bare, ref) or _resolve(bare, ref)
@@ -686,7 +732,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Api, Call], Reply]]] = [
     (
         "PUT",
         re.compile(rf"{_REPO}/pulls/(\d+)/merge$"),
-        lambda api, c: (200, api.merge_pull(c.owner, c.repo, c.number, c.body), {}),
+        lambda api, c: (200, api.merge_pull(c.owner, c.repo, c.number, c.body, c.login), {}),
     ),
     (
         "POST",
@@ -707,6 +753,16 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Api, Call], Reply]]] = [
         "POST",
         re.compile(rf"{_REPO}/issues/(\d+)/comments$"),
         lambda api, c: (201, api.add_comment(c.owner, c.repo, c.number, c.body, c.login), {}),
+    ),
+    (
+        "POST",
+        re.compile(rf"{_REPO}/pulls/(\d+)/reviews$"),
+        lambda api, c: (200, api.create_review(c.owner, c.repo, c.number, c.body, c.login), {}),
+    ),
+    (
+        "GET",
+        re.compile(rf"{_REPO}/pulls/(\d+)/reviews$"),
+        lambda api, c: (200, api.list_reviews(c.owner, c.repo, c.number), {}),
     ),
     (
         "POST",

@@ -212,3 +212,53 @@ def test_newest_build_promotes_the_newest_build_and_a_rollback_from_it_sticks(
     estate.push_image("1.1.6", created=t0 + timedelta(hours=2))
     out = story.run(now=t0 + timedelta(hours=3))
     assert story.pins("dev")["tag"] == "1.1.6", out
+
+
+def as_user(estate: Estate, login: str) -> dict[str, str]:
+    """API headers for a person `login` (a token the forge knows as theirs)."""
+    token = f"{login}-token"
+    estate.forge.state.tokens[token] = login
+    return {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": "2022-11-28",
+    }
+
+
+def test_status_shows_the_pr_its_approver_and_merger(story: Story, capsys: Any) -> None:
+    estate, t0 = story.estate, datetime.now(UTC)
+    pr = staging_pr_open(story, t0)
+    api = f"{estate.forge.url}/repos/{estate.repository}/pulls/{pr['number']}"
+    # The bot cannot approve its own PR; a reviewer can, and another person merges.
+    refused = requests.post(f"{api}/reviews", json={"event": "APPROVE"},
+                            headers=as_user(estate, "nightshift-bot"), timeout=30)  # fmt: skip
+    assert refused.status_code == 422, refused.text
+    approved = requests.post(f"{api}/reviews", json={"event": "APPROVE", "body": "ok"},
+                             headers=as_user(estate, "reviewer-alice"), timeout=30)  # fmt: skip
+    assert approved.status_code == 200, approved.text
+    merged = requests.put(f"{api}/merge", json={"merge_method": "merge"},
+                          headers=as_user(estate, "release-bob"), timeout=30)  # fmt: skip
+    assert merged.status_code == 200, merged.text
+    story.run(now=t0 + timedelta(hours=26))
+
+    status = story.bot("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    with capsys.disabled():
+        print("\n--- bot status ---\n" + status.stdout)
+    lines = status.stdout.splitlines()
+    [image_row] = [i for i, line in enumerate(lines) if line.split()[:2] == ["staging", "image"]]
+    assert "1.1.0" in lines[image_row] and "bot" in lines[image_row], lines[image_row]
+    detail = lines[image_row + 1]
+    assert f"digest {estate.images['1.1.0']}" in detail, detail
+    assert f"PR #{pr['number']} {pr['html_url']}" in detail, detail
+    assert "approved by reviewer-alice" in detail, detail
+    assert "merged by release-bob" in detail, detail
+    assert "reason: dev has run 1.1.0 for at least its soak time (1d)" in detail, detail
+    [model_row] = [i for i, line in enumerate(lines) if line.split()[:2] == ["staging", "model"]]
+    assert f"sha256 {estate.models['1.1.0']}" in lines[model_row + 1]
+
+    history = story.bot("status", "--history", "staging", "model-api")
+    assert history.returncode == 0, history.stdout + history.stderr
+    [newest, first] = history.stdout.splitlines()[1:]
+    assert "1.1.0" in newest and f"PR #{pr['number']}" in newest and "bot" in newest, newest
+    assert "1.0.0" in first and "direct" in first and "person" in first, first
