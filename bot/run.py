@@ -10,6 +10,7 @@ report and the pass goes on; only a bad config or an unusable checkout stops it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 import pygit2
 
+from bot.candidate import Candidate
 from bot.changes import changeset, edit_for
 from bot.config import load_config
 from bot.config_schema import Config, GitSettings
@@ -334,7 +336,33 @@ def _prepare(ctx: Pass, state: EnvironmentState, env_plan: EnvironmentPlan) -> P
     if not gate.ok:
         return Prepared(state, env_plan, edit, gate, error=f"gate failed: {gate.reason}")
     change = changeset(state.name, state.path, env_plan.bumps, edit) if edit.changed else None
-    return Prepared(state, env_plan, edit, gate, change)
+    return Prepared(state, env_plan, edit, gate, change, series=_series(ctx, env_plan))
+
+
+def _series(
+    ctx: Pass, env_plan: EnvironmentPlan
+) -> dict[str, tuple[tuple[str, tuple[tuple[str, float], ...]], ...]]:
+    """For each model bump, the metrics of every published version from the running one to
+    the proposed one, oldest first (the PR body draws them)."""
+    out = {}
+    for bump in env_plan.bumps:
+        if bump.artifact.kind != "model" or bump.old is None:
+            continue
+        old, new, art = bump.old.value, bump.new.value, bump.artifact
+        between = [
+            c
+            for v, c in ctx.catalog.model_versions(art.name).items()
+            if v in {old, new} or (ctx.is_newer(art, v, old) and ctx.is_newer(art, new, v))
+        ]
+
+        def order(a: Candidate, b: Candidate, art: Artifact = art) -> int:
+            return 1 if ctx.is_newer(art, a.version, b.version) else -1
+
+        between.sort(key=functools.cmp_to_key(order))
+        out[art.name] = tuple(
+            (c.version, tuple(sorted((c.card.metrics if c.card else {}).items()))) for c in between
+        )
+    return out
 
 
 def _report(ctx: Pass, prepared: list[Prepared], outcome: str) -> PassReport:

@@ -15,8 +15,8 @@ nor while its next version is only soaking.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import pygit2
 
@@ -36,7 +36,7 @@ from bot.gitpush import BranchOutcome, push_branches, push_changes
 from bot.plan import EnvironmentPlan, Skip
 from bot.pr import PullRequest, PullRequestProvider, PullRequestSpec, branch_for
 from bot.pr import open_or_update as open_or_update_pr
-from bot.prbody import render_body, render_title
+from bot.prbody import PromotionSummary, render_body, render_title
 from bot.report import EnvironmentReport, PassReport
 from bot.state import EnvironmentState
 
@@ -57,6 +57,10 @@ class Prepared:
     gate: GateResult | None = None
     change: ChangeSet | None = None
     error: str | None = None
+    # model name → (version, metrics) from the running version to the proposed one
+    series: Mapping[str, tuple[tuple[str, tuple[tuple[str, float], ...]], ...]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass
@@ -324,7 +328,9 @@ def _open_pr(
     name = p.state.name
     assert p.gate is not None
     try:
-        body_data = summary(name, spec.upstream, p.plan.bumps, p.gate, source_url=_source_url(w))
+        body_data = _with_context(
+            p, summary(name, spec.upstream, p.plan.bumps, p.gate, source_url=_source_url(w))
+        )
         pr = open_or_update_pr(
             provider,
             PullRequestSpec(
@@ -347,6 +353,16 @@ def _open_pr(
         "pr-updated" if pr.action == "updated" else "unchanged"
     )  # fmt: skip
     return EnvironmentReport(p.plan, result, pr.pull_request.url, gate_text(p))  # type: ignore[arg-type]
+
+
+def _with_context(p: Prepared, data: PromotionSummary) -> PromotionSummary:
+    """The body's data plus what only the pass knows: each model's metrics series, and the
+    artifacts that stay with why (holds and rejections with their reasons, waits)."""
+    bumps = tuple(
+        replace(b, series=p.series.get(b.name, ())) if b.kind == "model" else b for b in data.bumps
+    )
+    held = tuple(f"{s.artifact}: {s.reason}" for s in p.plan.skips if s.blocked)
+    return replace(data, bumps=bumps, held=held)
 
 
 def _why_updated(env_plan: EnvironmentPlan) -> str:
