@@ -23,6 +23,7 @@ from devstack.estate import Estate, git, new_estate, person_env
 from devstack.githttp import GitOrigin
 from devstack.github_fake import GitHubFake
 from devstack.registry import Registry
+from tests.bot.test_prbody import mermaid_blocks, parse_mermaid
 from tests.e2e.test_story import STAGING_BRANCH, Story, merge, story
 
 pytestmark = pytest.mark.slow
@@ -76,6 +77,22 @@ def staging_pr_open(story: Story, t0: datetime) -> dict[str, Any]:
     status = plan_status(story.estate, pr["head"]["sha"])
     assert status is not None and status["state"] == "success", status
     return pr
+
+
+def test_the_pr_body_shows_digests_and_a_metrics_chart_that_parses(
+    story: Story, capsys: Any
+) -> None:
+    estate, t0 = story.estate, datetime.now(UTC)
+    pr = staging_pr_open(story, t0)
+    body = pr["body"]
+    with capsys.disabled():
+        print("\n--- PR body ---\n" + body)
+    image_digest = estate.images["1.1.0"]
+    assert f'<code title="{image_digest}">{image_digest[:19]}</code>' in body, body
+    assert f"`{estate.models['1.1.0']}`" in body, body
+    [chart] = mermaid_blocks(body)
+    assert '"1.0.0", "1.1.0"' in chart, chart
+    assert parse_mermaid([chart]) == [{"type": "xychart"}]
 
 
 def test_a_hold_after_the_pr_opened_closes_it_with_the_reason(story: Story) -> None:
