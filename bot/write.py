@@ -32,7 +32,7 @@ from bot.errors import (
 )
 from bot.gate import GateResult
 from bot.git import ChangeSet, Checkout, Identity
-from bot.gitpush import BranchOutcome, push_branches, push_changes
+from bot.gitpush import BranchOutcome, push_branches, push_changes, restore_branch
 from bot.plan import EnvironmentPlan, Skip
 from bot.pr import PullRequest, PullRequestProvider, PullRequestSpec, branch_for
 from bot.pr import open_or_update as open_or_update_pr
@@ -181,17 +181,23 @@ def _write_prs(
         {branch_for(p.state.name): [p.change] for p in prepared if p.change and not p.error},
         identity=_identity(w.config),
     )
+    _retry_refused(w, prepared, pushed)
+    listing_error = ""
     try:
         open_prs = {pr.head: pr for pr in provider.list_open()}
     except GitHubError as err:
         open_prs = None
-        w.errors.append(f"listing open pull requests: {err}")
+        listing_error = f"listing open pull requests: {err}"
     for p in prepared:
         branch = branch_for(p.state.name)
         existing = open_prs.get(branch) if open_prs is not None else None
-        reports[p.state.name] = _write_pr(
+        report = _write_pr(
             w, p, provider, spec=specs[p.state.name], pushed=pushed.get(branch), existing=existing
         )
+        if listing_error and report.outcome == "unchanged":
+            # Whether a PR must be closed cannot be told: fail, and the next pass closes it.
+            report = EnvironmentReport(p.plan, "failed", listing_error)
+        reports[p.state.name] = report
     if open_prs is not None:
         _close_unknown(w, provider, open_prs)
     return reports
@@ -223,6 +229,28 @@ def _write_pr(
             p, existing, provider, "Closed: nothing left to promote: no difference from main."
         )
     return _open_pr(w, p, spec, provider, branch=pushed, existing=existing)
+
+
+def _retry_refused(
+    w: Target, prepared: list[Prepared], pushed: dict[str, BranchOutcome | GitError]
+) -> None:
+    """Another pass (a second pod) pushed a PR branch between our fetch and our push: fetch
+    and rebuild once. When it pushed the same content, that is "up-to-date", not a failure;
+    otherwise our lease is now on what it pushed, and our plan's content replaces it."""
+    refused = [b for b, o in pushed.items() if isinstance(o, PushRejectedError)]
+    if not refused:
+        return
+    try:
+        w.checkout.fetch()
+    except GitError:
+        return  # the refusals stand, each failing its own environment
+    changes = {branch_for(p.state.name): p.change for p in prepared if p.change and not p.error}
+    retried = push_branches(
+        w.checkout,
+        {b: [changes[b]] for b in refused if b in changes},
+        identity=_identity(w.config),
+    )
+    pushed.update(retried)
 
 
 def _close_unknown(
@@ -343,7 +371,12 @@ def _open_pr(
                 team_reviewers=tuple(r.split("/", 1)[1] for r in spec.reviewers if "/" in r),
             ),
         )
-        moved = existing is not None and branch.status == "pushed"
+    except BotError as err:
+        # The text may still describe the old commit: the branch must not disagree with it.
+        return EnvironmentReport(p.plan, "failed", _put_back(w, branch, err), gate_text(p))
+    try:
+        # A rebase onto a newer main is not news; a different proposal (title) is.
+        moved = existing is not None and existing.title != pr.pull_request.title
         if moved and pr.action != "created":
             provider.comment(pr.pull_request.number, _why_updated(p.plan))
         _mark(provider, branch.head or pr.pull_request.head_sha, "success", "matches the plan")
@@ -363,6 +396,21 @@ def _with_context(p: Prepared, data: PromotionSummary) -> PromotionSummary:
     )
     held = tuple(f"{s.artifact}: {s.reason}" for s in p.plan.skips if s.blocked)
     return replace(data, bumps=bumps, held=held)
+
+
+def _put_back(w: Target, branch: BranchOutcome, err: BotError) -> str:
+    """GitHub failed after we pushed new content to an open PR's branch: its title and body
+    still describe the old commit, so the branch goes back there (with a lease on what we
+    pushed). The next good pass pushes and describes the new content together."""
+    if branch.status != "pushed" or not branch.head or not branch.previous:
+        return str(err)  # a new branch: no PR text describes anything else
+    before = branch.previous
+    try:
+        restore_branch(w.checkout, branch.branch, before, branch.head)
+    except GitError as undo:
+        return f"{err}; and putting the branch back failed: {undo}"
+    log.info("put %s back to %s: its PR text describes that commit", branch.branch, before[:12])
+    return f"{err}; branch put back to {before[:12]}, which the PR text describes"
 
 
 def _why_updated(env_plan: EnvironmentPlan) -> str:
