@@ -9,6 +9,7 @@ or merges the PR through the forge's API, and the next `bot run` must react.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -279,3 +280,23 @@ def test_status_shows_the_pr_its_approver_and_merger(story: Story, capsys: Any) 
     [newest, first] = history.stdout.splitlines()[1:]
     assert "1.1.0" in newest and f"PR #{pr['number']}" in newest and "bot" in newest, newest
     assert "1.0.0" in first and "direct" in first and "person" in first, first
+
+
+def test_status_credits_a_squash_merged_promotion_to_the_bot(story: Story) -> None:
+    estate, t0 = story.estate, datetime.now(UTC)
+    pr = staging_pr_open(story, t0)
+    api = f"{estate.forge.url}/repos/{estate.repository}/pulls/{pr['number']}"
+    merged = requests.put(f"{api}/merge", json={"merge_method": "squash"},
+                          headers=as_user(estate, "release-bob"), timeout=30)  # fmt: skip
+    assert merged.status_code == 200, merged.text
+    story.run(now=t0 + timedelta(hours=26))
+
+    status = story.bot("status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    pins = {(p["environment"], p["name"]): p for p in json.loads(status.stdout)["pins"]}
+    for name in ("model-api", "iris"):
+        pin = pins[("staging", name)]
+        assert pin["by_bot"] is True, pin
+        assert pin["pr"] == pr["number"] and pin["merged_by"] == "release-bob", pin
+    # The bootstrap commit is still a person's.
+    assert pins[("prod", "model-api")]["by_bot"] is False
