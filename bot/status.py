@@ -57,6 +57,7 @@ class Status:
     rows: list[PinStatus]
     errors: dict[str, str]
     flags: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # shown, but not a failure
 
     @property
     def exit_code(self) -> int:
@@ -132,6 +133,7 @@ def collect(repo: Path, trace: Trace | None = None) -> Status:
         flags = [f"should not run: {v}" for v in find_violations(config, states, git)]
     errors = {n: s.error for n, s in states.items() if s.error}
     rows = _rows(git, states)
+    warnings: list[str] = []
     traced: dict[int, PullRequestTrace | None] = {}
     for i, row in enumerate(rows):
         if row.pr is None or trace is None:
@@ -141,13 +143,13 @@ def collect(repo: Path, trace: Trace | None = None) -> Status:
                 traced[row.pr] = trace(row.pr)
             except BotError as err:
                 traced[row.pr] = None
-                flags.append(f"cannot read PR #{row.pr}: {err}")
+                warnings.append(f"cannot read PR #{row.pr}: {err}")
         found = traced[row.pr]
         if found is not None:
             rows[i] = replace(
                 row, pr_url=found.url, approved_by=found.approvers, merged_by=found.merged_by
             )
-    return Status(rows, errors, flags)
+    return Status(rows, errors, flags, warnings)
 
 
 def _rows(git: pygit2.Repository, states: dict[str, EnvironmentState]) -> list[PinStatus]:
@@ -209,6 +211,7 @@ def render(status: Status, now: datetime) -> str:
     ]
     lines += [f"error: {name}: {error}" for name, error in sorted(errors.items())]
     lines += [f"FLAGGED: {flag}" for flag in status.flags]
+    lines += [f"warning: {warning}" for warning in status.warnings]
     return "\n".join(lines) + "\n"
 
 
@@ -251,6 +254,7 @@ def to_json(status: Status) -> str:
                 ],
                 "errors": errors,
                 "flags": status.flags,
+                "warnings": status.warnings,
             },
             indent=2,
         )
