@@ -102,6 +102,8 @@ def summary(
                 links=tuple(links),
                 metrics=tuple(metrics),
                 reasons=bump.reasons,
+                old_digest=bump.old.digest if bump.old else None,
+                new_digest=bump.new.digest,
             )
         )
     # Named by artifact: a bundle's image and model soak alike, and two identical

@@ -143,6 +143,10 @@ yet are not part of the plan. With uncommitted changes it plans on the working t
     p.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
     p = sub.add_parser("status", help="what each environment runs, since when, set by whom")
     common(p, env=False)
+    p.add_argument(
+        "--history", nargs=2, metavar=("ENV", "ARTIFACT"),
+        help="every version ENV ran of ARTIFACT, with dates, PRs and rollbacks (git only)",
+    )  # fmt: skip
     return parser
 
 
@@ -290,8 +294,13 @@ def _pin(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from bot.status import collect, render, to_json
+    from bot.status import collect, history, pr_tracer, render, render_history, to_json
 
-    rows, errors = collect(args.repo.resolve())
-    print(to_json(rows, errors) if args.json else render(rows, errors, datetime.now(UTC)), end="")
-    return 1 if errors else 0
+    if args.history:
+        environment, artifact = args.history
+        print(render_history(environment, artifact, history(args.repo.resolve(), *args.history)),
+              end="")  # fmt: skip
+        return 0
+    status = collect(args.repo.resolve(), pr_tracer(args.repo.resolve()))
+    print(to_json(status) if args.json else render(status, datetime.now(UTC)), end="")
+    return status.exit_code

@@ -39,6 +39,16 @@ _SECONDARY_MINIMUM = 60.0
 
 
 @dataclass(frozen=True)
+class PullRequestTrace:
+    """Where a promotion came from, for `bot status`: the PR, its approvers and merger."""
+
+    number: int
+    url: str
+    merged_by: str | None
+    approvers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 5
     backoff: float = 1.0
@@ -165,6 +175,39 @@ class GitHubProvider:
     def _commented(self, number: int, body: str) -> bool:
         comments = self._pages(self._repo_path(f"issues/{number}/comments"), {})
         return any(isinstance(c, dict) and c.get("body") == body for c in comments)
+
+    # -- commit statuses and comments (issue 11: an open PR always matches the plan) -----
+
+    def comment(self, number: int, body: str) -> None:
+        self._request("POST", self._repo_path(f"issues/{number}/comments"), json={"body": body})
+
+    def plan_status(self, sha: str, context: str) -> tuple[str, str] | None:
+        """The newest (state, description) of `context` on commit `sha`, or None."""
+        path = self._repo_path(f"commits/{quote(sha)}/statuses")
+        for item in self._pages(path, {}):
+            if isinstance(item, dict) and item.get("context") == context:
+                return str(item.get("state", "")), str(item.get("description") or "")
+        return None
+
+    def set_status(self, sha: str, context: str, state: str, description: str) -> None:
+        payload = {"state": state, "context": context, "description": description}
+        self._request("POST", self._repo_path(f"statuses/{quote(sha)}"), json=payload)
+
+    def trace(self, number: int) -> PullRequestTrace:
+        """Who merged PR `number` and who approved it (the last review of each reviewer)."""
+        data = self._request("GET", self._repo_path(f"pulls/{number}"))
+        last: dict[str, str] = {}
+        for review in self._pages(self._repo_path(f"pulls/{number}/reviews"), {}):
+            login = (review.get("user") or {}).get("login")
+            if login and review.get("state") in {"APPROVED", "CHANGES_REQUESTED", "DISMISSED"}:
+                last[str(login)] = str(review["state"])
+        merged_by = (data.get("merged_by") or {}).get("login") if isinstance(data, dict) else None
+        return PullRequestTrace(
+            number=number,
+            url=str(data.get("html_url") or "") if isinstance(data, dict) else "",
+            merged_by=str(merged_by) if merged_by else None,
+            approvers=tuple(sorted(u for u, state in last.items() if state == "APPROVED")),
+        )
 
     # -- HTTP ---------------------------------------------------------------------------
 

@@ -301,3 +301,17 @@ def _push_session(
     except OSError as err:
         raise checkout.fail("push to", err) from None
     return session
+
+
+def restore_branch(checkout: Checkout, branch: str, to: str, lease: str) -> None:
+    """Put a PR branch back to commit `to`, with a lease on `lease` (what we just pushed).
+
+    Used when GitHub fails after the branch push: the PR's text still describes `to`, and a
+    reviewer merging must merge what the text says. A branch someone moved since is left.
+    """
+    local = f"refs/heads/{branch}"
+    checkout.repo.references.create(local, pygit2.Oid(hex=to), force=True)
+    refused = _push_refs(checkout, [f"+{local}:{local}"], {local: lease})
+    if local in refused:
+        url = scrub(checkout.remote.url or "", checkout.credentials.secrets)
+        raise PushRejectedError(f"{url} rejected putting {branch} back: {refused[local]}")

@@ -21,6 +21,7 @@ Attribution, so the planner's "bot or human" is right for merged pull requests t
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -127,7 +128,8 @@ def pin_histories(
                         commit=str(commit.id),
                         time=when,
                         author_email=author.author.email,
-                        is_bot=is_bot_commit(author, bot_email),
+                        is_bot=is_bot_commit(author, bot_email)
+                        or squashed_promotion(author, key, new_pins.get(key)),
                         key=key,
                         old=old_pins.get(key),
                         new=new_pins.get(key),
@@ -261,6 +263,29 @@ def _author_of(
             current = before
         return current
     return commit  # the merge itself chose the content (a conflict resolution)
+
+
+_SQUASH_SUBJECT = re.compile(r"^Promote [a-z0-9][a-z0-9._-]*: (?P<moves>.+) \(#\d+\)$")
+
+
+def squashed_promotion(commit: pygit2.Commit, key: str, value: str | None) -> bool:
+    """Is `commit` a squash-merge of the bot's promotion PR that set `key` to `value`?
+
+    A squash commit is a person's (the merger's) and carries none of the bot's trailers,
+    but its subject is the PR's title plus `(#N)`, and the bot's titles list each move as
+    `<name> <old> → <new>`. The pin counts as the bot's when the commit sets exactly the
+    version the title names for it: a reviewer approved the bot's proposal, as with a
+    merge commit. A person's own edit of other pins in that commit stays a person's.
+    """
+    if len(commit.parent_ids) != 1 or value is None:
+        return False
+    found = _SQUASH_SUBJECT.match(commit.message.split("\n", 1)[0].strip())
+    if found is None:
+        return False
+    name = key.split(":", 1)[-1]
+    version = value.split("@", 1)[0]
+    moves = [m.strip() for m in found.group("moves").split(",")]
+    return any(m.startswith(f"{name} ") and m.endswith(f" → {version}") for m in moves)
 
 
 def _time(commit: pygit2.Commit) -> datetime:

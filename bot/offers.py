@@ -59,6 +59,7 @@ class Catalog:
         self.errors: dict[Artifact, str] = {}
         self._cards: dict[str, dict[str, Candidate]] = {}
         self._card_errors: dict[str, str] = {}
+        self._build_times: dict[tuple[Artifact, str], datetime | None] = {}
 
     def failed_offer(self, artifact: Artifact) -> Offer | None:
         """An empty offer saying why, when this pass could not list the artifact.
@@ -96,6 +97,30 @@ class Catalog:
         if name in self._card_errors:
             return self._card_errors[name]
         return f"model {name} {version} has no card in its store"
+
+    def build_time(self, artifact: Artifact, version: str) -> datetime | None:
+        """When `version` was built, for policies ordered by build time (`newestBuild`).
+
+        Models: the card's `created`. Images: the listing's time (ACR), else the image
+        config's `created`, read once per tag per pass: the versions ranked are candidates
+        the decision already read, or pins `enrich` reads for their labels anyway. None
+        when it cannot be told: the ranking then places that version nowhere.
+        """
+        key = (artifact, version)
+        if key not in self._build_times:
+            self._build_times[key] = self._read_build_time(artifact, version)
+        return self._build_times[key]
+
+    def _read_build_time(self, artifact: Artifact, version: str) -> datetime | None:
+        if artifact.kind == "model":
+            known = self.model_versions(artifact.name).get(version)
+            return known.created if known is not None else None
+        if artifact.name not in self.config.images:
+            return None
+        try:
+            return self.discoverer.image_details(self.discovery, artifact.name, version).created
+        except BotError:
+            return None
 
     def enrich(self, artifact: Artifact, version: Version) -> Version:
         """Fill in what the pin does not say: metrics and API for models, labels for images."""

@@ -119,6 +119,9 @@ class Skip:
     artifact: Artifact
     reason: str
     blocked: bool = True
+    # "held" or "rejected" when a person said this must not move (a hold, a rejection, a
+    # rollback): an open PR proposing it no longer matches the plan and is closed.
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,14 @@ class PlanInput:
     rejected: Mapping[str, Mapping[Artifact, frozenset[str]]] = field(default_factory=dict)
     bundles: Sequence[tuple[Artifact, ...]] = ()
     checks: Sequence[Check] = ()
+    # (artifact, version) → why it was rejected (promotion.yaml `rejected[].reason`), so a
+    # skip and the PR it closes name the rejection, not only the version.
+    why_rejected: Mapping[tuple[Artifact, str], str] = field(default_factory=dict)
+
+
+def _rejected_text(data: PlanInput, artifact: Artifact, version: str) -> str:
+    why = data.why_rejected.get((artifact, version))
+    return f"{version} was rejected: {why}" if why else f"{version} was rejected or rolled back"
 
 
 def plan(data: PlanInput) -> list[EnvironmentPlan]:
@@ -179,7 +190,7 @@ def _decide(stage: Stage, artifact: Artifact, current: Running, data: PlanInput)
     for hold in data.holds:
         if hold.freezes(env, artifact, current.version):
             at = f" at {hold.version}" if hold.version is not None else ""
-            return Skip(env, artifact, f"held{at}: {hold.reason}")
+            return Skip(env, artifact, f"held{at}: {hold.reason}", refusal="held")
     rejected = data.rejected.get(env, {}).get(artifact, frozenset())
     if stage.upstream is None:
         return _from_offer(env, artifact, current, data, rejected)
@@ -194,6 +205,7 @@ def _from_offer(
         note = offer.note if offer is not None and offer.note else "no eligible version"
         return Skip(env, artifact, note)
     reasons: list[str] = []
+    refused = ""
     for candidate in offer.candidates:
         if candidate.same_as(current.version):
             note = f" ({offer.note})" if offer.note else ""
@@ -211,7 +223,8 @@ def _from_offer(
                 False,
             )
         if candidate.value in rejected:
-            reasons.append(f"skipped {candidate.value}: rejected or rolled back here")
+            reasons.append(f"skipped {_rejected_text(data, artifact, candidate.value)} here")
+            refused = "rejected"
             continue
         refusal = _first_refusal(data.checks, env, artifact, current.version, candidate)
         if refusal:
@@ -219,7 +232,7 @@ def _from_offer(
             continue
         reasons.insert(0, f"newest eligible version is {candidate.value}")
         return Bump(env, artifact, current.version, candidate, tuple(reasons))
-    return Skip(env, artifact, "; ".join(reasons) or "no eligible version")
+    return Skip(env, artifact, "; ".join(reasons) or "no eligible version", refusal=refused)
 
 
 def _from_upstream(
@@ -243,7 +256,9 @@ def _from_upstream(
             " roll back with `bot pin` if that is intended",
         )
     if new.value in rejected:
-        return Skip(env, artifact, f"{new.value} was rejected or rolled back here")
+        return Skip(
+            env, artifact, f"{_rejected_text(data, artifact, new.value)} here", refusal="rejected"
+        )
     if source.since is None:
         return Skip(env, artifact, f"cannot tell how long {new.value} has run in {upstream}")
     soaked = data.now - source.since
@@ -294,6 +309,7 @@ def _keep_bundles_together(
                     bump.artifact,
                     f"{bump.new.value} waits for its bundle: {stuck[0].artifact}"
                     f" is blocked ({stuck[0].reason})",
+                    refusal=stuck[0].refusal,
                 )
             )
     return bumps, skips

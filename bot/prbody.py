@@ -48,6 +48,12 @@ class ArtifactBump:
     links: tuple[Link, ...] = ()
     metrics: tuple[MetricChange, ...] = ()
     reasons: tuple[str, ...] = ()
+    # The image digest or model sha256, before and after: what the pin really moves to.
+    old_digest: str | None = None
+    new_digest: str | None = None
+    # Model metrics of every version from the running one to the proposed one, oldest
+    # first: (version, {metric: value}). Drawn as a Mermaid xychart.
+    series: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class PromotionSummary:
     soak: tuple[CheckResult, ...] = ()
     gates: tuple[CheckResult, ...] = ()
     manifest_diff: str = ""
+    # What stays, and why: holds, rejections and waits of the environment's other artifacts.
+    held: tuple[str, ...] = ()
 
 
 def compare_url(repo_url: str, old_revision: str, new_revision: str) -> str:
@@ -106,16 +114,12 @@ def _head(summary: PromotionSummary) -> str:
     source = f" from **{summary.source_environment}**" if summary.source_environment else ""
     out.append(f"Nightshift promotes **{summary.environment}**{source}.")
     out.append("")
-    out.append("| Artifact | Kind | From | To | Built | Links |")
-    out.append("|---|---|---|---|---|---|")
+    out += _table(summary)
+    if summary.held:
+        out += ["", "### Not in this promotion", ""]
+        out += [f"- {_cell(line)}" for line in summary.held]
     for bump in summary.bumps:
-        links = " · ".join(f"[{_cell(link.label)}]({link.url})" for link in bump.links)
-        out.append(
-            f"| {_cell(bump.name)} | {bump.kind} | {_code(bump.old)} | {_code(bump.new)} "
-            f"| {_built(bump)} | {links or '—'} |"
-        )
-    for bump in summary.bumps:
-        if not bump.metrics and not bump.reasons:
+        if not bump.metrics and not bump.reasons and len(bump.series) < 2:
             continue
         out += [
             "",
@@ -128,6 +132,8 @@ def _head(summary: PromotionSummary) -> str:
                     f"| {_cell(metric.name)} | {_number(metric.old)} | {_number(metric.new)} "
                     f"| {_delta(metric.old, metric.new)} |"
                 )
+        if len(bump.series) > 1:
+            out += ["", *xychart(bump)]
         if bump.reasons:
             out += ["", "Why:"]
             out += [f"- {reason}" for reason in bump.reasons]
@@ -140,6 +146,69 @@ def _head(summary: PromotionSummary) -> str:
                 out.append(f"- {mark} {check.name}{detail}")
     out.append("")
     return "\n".join(out)
+
+
+def _table(summary: PromotionSummary) -> list[str]:
+    """What moves: one row per artifact, then the full digests, collapsed."""
+    out: list[str] = []
+    out.append("| Artifact | Kind | From | To | Digest / sha256 | Built | Links |")
+    out.append("|---|---|---|---|---|---|---|")
+    for bump in summary.bumps:
+        links = " · ".join(f"[{_cell(link.label)}]({link.url})" for link in bump.links)
+        out.append(
+            f"| {_cell(bump.name)} | {bump.kind} | {_code(bump.old)} | {_code(bump.new)} "
+            f"| {_digest(bump.new_digest)} | {_built(bump)} | {links or '—'} |"
+        )
+    digests = [b for b in summary.bumps if b.new_digest or b.old_digest]
+    if digests:
+        out += ["", "<details>", "<summary>Full digests</summary>", ""]
+        for bump in digests:
+            out.append(
+                f"- {bump.kind} {_cell(bump.name)}: {_code(bump.old_digest)} → "
+                f"{_code(bump.new_digest)}"
+            )
+        out += ["", "</details>"]
+    return out
+
+
+def xychart(bump: ArtifactBump) -> list[str]:
+    """A Mermaid `xychart-beta` of the model's metrics from the running version to the
+    proposed one, one line per metric (GitHub renders Mermaid in Markdown).
+
+    Versions and metric names come from outside: inside the chart they are reduced to
+    characters Mermaid's quoted strings cannot misread (no quotes, brackets or newlines).
+    """
+    names = sorted({name for _, metrics in bump.series for name, _ in metrics})
+    values = [v for _, metrics in bump.series for _, v in metrics]
+    low, high = min([0.0, *values]), max([1.0, *values])
+    versions = ", ".join(f'"{_label(version)}"' for version, _ in bump.series)
+    lines = [
+        "```mermaid",
+        "xychart-beta",
+        f'  title "{_label(bump.name)} metrics: {" / ".join(_label(n) for n in names)}"',
+        f"  x-axis [{versions}]",
+        f'  y-axis "value" {low:.4g} --> {high:.4g}',
+    ]
+    for name in names:
+        points = [dict(metrics).get(name) for _, metrics in bump.series]
+        lines.append(f"  line [{', '.join('0' if p is None else f'{p:.4g}' for p in points)}]")
+    lines.append("```")
+    legend = ", ".join(f"line {i + 1}: {_cell(n)}" for i, n in enumerate(names))
+    return [*lines, "", f"_{legend}_"]
+
+
+def _label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+ -]", "_", text)[:40]
+
+
+def _digest(value: str | None) -> str:
+    """Short in the table (algorithm and 12 hex digits), full in the title and details."""
+    if not value:
+        return "—"
+    algorithm, _, hexdigits = value.rpartition(":")
+    short = f"{algorithm}:{hexdigits[:12]}" if algorithm else hexdigits[:12]
+    safe = re.sub(r"[^A-Za-z0-9:]", "", value)
+    return f'<code title="{safe}">{re.sub(r"[^A-Za-z0-9:]", "", short)}</code>'
 
 
 def _diff_section(diff: str, *, omitted: int = 0) -> str:

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from bot.plan import Bump, EnvironmentPlan, Skip, Version
 
-Outcome = Literal["planned", "committed", "pushed", "pr-opened", "pr-updated", "unchanged",
-                  "failed", "dry-run"]  # fmt: skip
+Outcome = Literal["planned", "committed", "pushed", "pr-opened", "pr-updated", "pr-closed",
+                  "unchanged", "failed", "dry-run"]  # fmt: skip
 
 
 @dataclass(frozen=True)

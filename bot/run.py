@@ -10,6 +10,7 @@ report and the pass goes on; only a bad config or an unusable checkout stops it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 import pygit2
 
+from bot.candidate import Candidate
 from bot.changes import changeset, edit_for
 from bot.config import load_config
 from bot.config_schema import Config, GitSettings
@@ -35,6 +37,7 @@ from bot.pr import PullRequestProvider
 from bot.ranking import newer_by_policy
 from bot.report import EnvironmentReport, PassReport
 from bot.state import EnvironmentState, IsNewer, read_states
+from bot.violations import find_violations
 from bot.write import (
     Prepared,
     ProviderFactory,
@@ -133,7 +136,6 @@ def run_pass(
         config = load_config(view.root / CONFIG_PATH)
         _check_environments(config, options.environments)
         timings["checkout"] = time.perf_counter() - started
-        is_newer = newer_by_policy(config)
         discoverer = discoverer or Discoverer(config)
         try:
             log.info(
@@ -142,6 +144,8 @@ def run_pass(
             with _clock(timings, "discover"):
                 discovery = discoverer.discover()
             catalog = Catalog(config, discoverer, discovery)
+            # Build-time policies (newestBuild) rank by the times discovery found.
+            is_newer = newer_by_policy(config, build_time=catalog.build_time)
             ctx = Pass(config, checkout, view, discoverer, catalog, now, is_newer)
             prepared = _prepare_all(ctx, timings)
             selected = [p for p in prepared if _selected(p.state.name, options.environments)]
@@ -277,6 +281,11 @@ def _plan(ctx: Pass, states: dict[str, EnvironmentState]) -> list[EnvironmentPla
         rejected=rejected,
         bundles=[(Artifact("image", b.image), Artifact("model", b.model)) for b in config.bundles],
         checks=[model_gates_check(config, ctx.catalog)],
+        why_rejected={
+            (Artifact(kinds[r.artifact], r.artifact), r.version): r.reason  # type: ignore[arg-type]
+            for r in config.rejected
+            if r.artifact in kinds
+        },
     )
     return plan(data)
 
@@ -286,6 +295,19 @@ def _prepare_all(ctx: Pass, timings: dict[str, float] | None = None) -> list[Pre
     (None when re-planning after a push race: that time counts as the write's)."""
     with _clock(timings, "state"):
         states = _states(ctx)
+        repo = ctx.checkout.repo
+        found = find_violations(
+            ctx.config,
+            states,
+            repo if isinstance(repo, pygit2.Repository) else None,
+            ctx.view.head,
+        )
+    # Versions that should not run (a held or rejected version merged between passes): the
+    # pass says so and exits 1, whatever else it does.
+    for violation in found:
+        line = f"should not run: {violation}"
+        if line not in ctx.errors:
+            ctx.errors.append(line)
     with _clock(timings, "plan"):
         plans = _plan(ctx, states)
     prepared = []
@@ -314,7 +336,33 @@ def _prepare(ctx: Pass, state: EnvironmentState, env_plan: EnvironmentPlan) -> P
     if not gate.ok:
         return Prepared(state, env_plan, edit, gate, error=f"gate failed: {gate.reason}")
     change = changeset(state.name, state.path, env_plan.bumps, edit) if edit.changed else None
-    return Prepared(state, env_plan, edit, gate, change)
+    return Prepared(state, env_plan, edit, gate, change, series=_series(ctx, env_plan))
+
+
+def _series(
+    ctx: Pass, env_plan: EnvironmentPlan
+) -> dict[str, tuple[tuple[str, tuple[tuple[str, float], ...]], ...]]:
+    """For each model bump, the metrics of every published version from the running one to
+    the proposed one, oldest first (the PR body draws them)."""
+    out = {}
+    for bump in env_plan.bumps:
+        if bump.artifact.kind != "model" or bump.old is None:
+            continue
+        old, new, art = bump.old.value, bump.new.value, bump.artifact
+        between = [
+            c
+            for v, c in ctx.catalog.model_versions(art.name).items()
+            if v in {old, new} or (ctx.is_newer(art, v, old) and ctx.is_newer(art, new, v))
+        ]
+
+        def order(a: Candidate, b: Candidate, art: Artifact = art) -> int:
+            return 1 if ctx.is_newer(art, a.version, b.version) else -1
+
+        between.sort(key=functools.cmp_to_key(order))
+        out[art.name] = tuple(
+            (c.version, tuple(sorted((c.card.metrics if c.card else {}).items()))) for c in between
+        )
+    return out
 
 
 def _report(ctx: Pass, prepared: list[Prepared], outcome: str) -> PassReport:

@@ -41,6 +41,7 @@ class EnvironmentState:
     rolled_back: Mapping[Artifact, frozenset[str]] = field(default_factory=dict)
     events: Mapping[Artifact, PinEvent] = field(default_factory=dict)  # what set each pin
     error: str | None = None
+    history: tuple[PinEvent, ...] = ()  # every pin change of the environment, newest first
 
 
 def pin_value(version: str, digest: str | None) -> str:
@@ -182,7 +183,9 @@ def _state(
         rolled_back[artifact] = rolled_back_versions(
             _versions_only(events, key), key, _older(is_newer, artifact)
         )
-    return EnvironmentState(name, path, kustomization, running, rolled_back, setters)
+    return EnvironmentState(
+        name, path, kustomization, running, rolled_back, setters, history=tuple(events)
+    )
 
 
 def _versions_only(events: list[PinEvent], key: str) -> list[PinEvent]:

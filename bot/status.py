@@ -1,20 +1,31 @@
-"""`bot status`: what each environment runs, since when, from which commit, set by whom."""
+"""`bot status`: what each environment runs, since when, from which commit, set by whom.
+
+Traceability in one command (issue 11): for each pin, the version and its digest or
+sha256, the commit that set it and since when, the PR that brought it (from the merge
+commit's message: `Merge pull request #N` or a squash's `(#N)`), who approved and merged
+it (the PR API, when a token is configured) and the reason the commit gives.
+`--history ENV ARTIFACT` lists every version the environment ran, from git alone.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 import pygit2
 
 from bot.config import load_config
-from bot.errors import ConfigError, GitError
+from bot.errors import BotError, ConfigError, GitError
+from bot.github import GitHubProvider, PullRequestTrace
 from bot.pins import KUSTOMIZATION_NAMES
 from bot.plan import Artifact
 from bot.ranking import newer_by_policy
-from bot.state import EnvironmentState, IsNewer, read_states
+from bot.state import EnvironmentState, IsNewer, image_key, model_key, pin_version, read_states
+from bot.violations import find_violations
 
 CONFIG_PATH = Path("environments") / "promotion.yaml"
 DEFAULT_BOT_EMAIL = "nightshift-bot@users.noreply.github.com"
@@ -31,6 +42,26 @@ class PinStatus:
     author: str | None
     by_bot: bool | None
     rolled_back_from: tuple[str, ...]
+    pr: int | None = None
+    pr_url: str | None = None
+    approved_by: tuple[str, ...] = ()
+    merged_by: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Status:
+    """What `bot status` shows: the pins, unreadable environments, and versions that
+    should not run (flagged, exit 1)."""
+
+    rows: list[PinStatus]
+    errors: dict[str, str]
+    flags: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # shown, but not a failure
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors or self.flags else 0
 
 
 def environments_of(repo: Path) -> tuple[list[tuple[str, str]], IsNewer, str]:
@@ -55,22 +86,81 @@ def environments_of(repo: Path) -> tuple[list[tuple[str, str]], IsNewer, str]:
     return envs, (lambda _a, _x, _y: False), DEFAULT_BOT_EMAIL
 
 
-def collect(repo: Path) -> tuple[list[PinStatus], dict[str, str]]:
-    """Every pin of every environment, and the environments that could not be read."""
-    envs, is_newer, bot_email = environments_of(repo)
+Trace = Callable[[int], PullRequestTrace]  # PR number → its URL, approvers and merger
+_MERGE = re.compile(r"^Merge pull request #(\d+) ")
+_SQUASH = re.compile(r"\(#(\d+)\)$")
+
+
+def pr_number(message: str) -> int | None:
+    """The PR a commit on main came from: GitHub's merge or squash subject."""
+    subject = message.split("\n", 1)[0].strip()
+    found = _MERGE.match(subject) or _SQUASH.search(subject)
+    return int(found.group(1)) if found else None
+
+
+def commit_reason(message: str, artifact: Artifact) -> str:
+    """Why a commit set the pin: the bot's reasons under `- <artifact> a → b`, else the
+    commit's subject (a person's pin says why in its message)."""
+    lines = message.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"- {artifact} "):
+            reasons = []
+            for below in lines[i + 1 :]:
+                if not below.startswith("  - "):
+                    break
+                reasons.append(below[4:].strip())
+            if reasons:
+                return "; ".join(reasons)
+    return lines[0].strip() if lines else ""
+
+
+def _repo(path: Path) -> pygit2.Repository:
     try:
-        git = pygit2.Repository(str(repo))
+        return pygit2.Repository(str(path))
     except pygit2.GitError:
-        raise GitError(f"{repo} is not a git checkout") from None
+        raise GitError(f"{path} is not a git checkout") from None
+
+
+def collect(repo: Path, trace: Trace | None = None) -> Status:
+    """Every pin of every environment, the environments that could not be read, and the
+    versions that should not run. With `trace`, each PR's approvers and merger too."""
+    envs, is_newer, bot_email = environments_of(repo)
+    git = _repo(repo)
     states = read_states(repo, envs, repo=git, bot_email=bot_email, is_newer=is_newer)
-    return _rows(states), {n: s.error for n, s in states.items() if s.error}
+    flags: list[str] = []
+    if (repo / CONFIG_PATH).exists():
+        config = load_config(repo / CONFIG_PATH)
+        flags = [f"should not run: {v}" for v in find_violations(config, states, git)]
+    errors = {n: s.error for n, s in states.items() if s.error}
+    rows = _rows(git, states)
+    warnings: list[str] = []
+    traced: dict[int, PullRequestTrace | None] = {}
+    for i, row in enumerate(rows):
+        if row.pr is None or trace is None:
+            continue
+        if row.pr not in traced:
+            try:
+                traced[row.pr] = trace(row.pr)
+            except BotError as err:
+                traced[row.pr] = None
+                warnings.append(f"cannot read PR #{row.pr}: {err}")
+        found = traced[row.pr]
+        if found is not None:
+            rows[i] = replace(
+                row, pr_url=found.url, approved_by=found.approvers, merged_by=found.merged_by
+            )
+    return Status(rows, errors, flags, warnings)
 
 
-def _rows(states: dict[str, EnvironmentState]) -> list[PinStatus]:
+def _rows(git: pygit2.Repository, states: dict[str, EnvironmentState]) -> list[PinStatus]:
     rows = []
     for name, state in states.items():
         for artifact, running in sorted(state.running.items()):
             event = state.events.get(artifact)
+            merged = git.get(event.commit) if event else None
+            wrote = git.get(event.author_commit or event.commit) if event else None
+            message = merged.message if isinstance(merged, pygit2.Commit) else ""
+            reason = wrote.message if isinstance(wrote, pygit2.Commit) else ""
             rows.append(
                 PinStatus(
                     environment=name,
@@ -82,6 +172,8 @@ def _rows(states: dict[str, EnvironmentState]) -> list[PinStatus]:
                     author=event.author_email if event else None,
                     by_bot=event.is_bot if event else None,
                     rolled_back_from=tuple(sorted(state.rolled_back.get(artifact, ()))),
+                    pr=pr_number(message),
+                    reason=commit_reason(reason, artifact) if reason else "",
                 )
             )
     return rows
@@ -97,7 +189,8 @@ def _age(since: datetime | None, now: datetime) -> str:
     return "just now"
 
 
-def render(rows: list[PinStatus], errors: dict[str, str], now: datetime) -> str:
+def render(status: Status, now: datetime) -> str:
+    rows, errors = status.rows, status.errors
     header = ("ENVIRONMENT", "ARTIFACT", "VERSION", "SINCE", "COMMIT", "BY")
     table = [header]
     for r in rows:
@@ -113,11 +206,29 @@ def render(rows: list[PinStatus], errors: dict[str, str], now: datetime) -> str:
         "  ".join([*(row[i].ljust(widths[i]) for i in range(len(widths))), row[-1]]).rstrip()
         for row in table
     ]
+    lines[1:] = [
+        line for r, row_line in zip(rows, lines[1:], strict=True) for line in (row_line, _detail(r))
+    ]
     lines += [f"error: {name}: {error}" for name, error in sorted(errors.items())]
+    lines += [f"FLAGGED: {flag}" for flag in status.flags]
+    lines += [f"warning: {warning}" for warning in status.warnings]
     return "\n".join(lines) + "\n"
 
 
-def to_json(rows: list[PinStatus], errors: dict[str, str]) -> str:
+def _detail(r: PinStatus) -> str:
+    """The second line of a pin: digest, PR, approvers, merger and the reason."""
+    parts = [f"{'sha256' if r.artifact.kind == 'model' else 'digest'} {r.digest or '-'}"]
+    if r.pr is not None:
+        parts.append(f"PR #{r.pr}" + (f" {r.pr_url}" if r.pr_url else ""))
+        parts.append(f"approved by {', '.join(r.approved_by) or 'nobody'}")
+        parts.append(f"merged by {r.merged_by or '-'}")
+    if r.reason:
+        parts.append(f"reason: {r.reason}")
+    return "    " + " · ".join(parts)
+
+
+def to_json(status: Status) -> str:
+    rows, errors = status.rows, status.errors
     return (
         json.dumps(
             {
@@ -133,12 +244,93 @@ def to_json(rows: list[PinStatus], errors: dict[str, str]) -> str:
                         "author": r.author,
                         "by_bot": r.by_bot,
                         "rolled_back_from": list(r.rolled_back_from),
+                        "pr": r.pr,
+                        "pr_url": r.pr_url,
+                        "approved_by": list(r.approved_by),
+                        "merged_by": r.merged_by,
+                        "reason": r.reason,
                     }
                     for r in rows
                 ],
                 "errors": errors,
+                "flags": status.flags,
+                "warnings": status.warnings,
             },
             indent=2,
         )
         + "\n"
     )
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One version an environment ran, from git alone."""
+
+    version: str
+    since: datetime
+    commit: str
+    by_bot: bool
+    author: str
+    pr: int | None
+    rollback: bool  # moved to an older version than the one before
+
+
+def history(repo: Path, environment: str, artifact: str) -> list[HistoryRow]:
+    """Every version `environment` ran of `artifact` (image or model name), newest first."""
+    envs, is_newer, bot_email = environments_of(repo)
+    wanted = [(n, p) for n, p in envs if n == environment]
+    if not wanted:
+        raise ConfigError(f"unknown environment {environment!r}: {', '.join(n for n, _ in envs)}")
+    git = _repo(repo)
+    state = read_states(repo, wanted, repo=git, bot_email=bot_email, is_newer=is_newer)[environment]
+    if state.error:
+        raise ConfigError(f"{environment}: {state.error}")
+    found = [a for a in state.running if a.name == artifact]
+    if not found:
+        names = ", ".join(a.name for a in sorted(state.running))
+        raise ConfigError(f"{environment} pins no {artifact!r}; it pins {names}")
+    [art] = found
+    key = image_key(artifact) if art.kind == "image" else model_key(artifact)
+    rows = []
+    for event in (e for e in state.history if e.key == key and e.new is not None):
+        new, old = pin_version(event.new), pin_version(event.old)
+        commit = git.get(event.commit)
+        message = commit.message if isinstance(commit, pygit2.Commit) else ""
+        rows.append(
+            HistoryRow(
+                version=new or "",
+                since=event.time,
+                commit=event.commit,
+                by_bot=event.is_bot,
+                author=event.author_email,
+                pr=pr_number(message),
+                rollback=bool(old and new and is_newer(art, old, new)),
+            )
+        )
+    return rows
+
+
+def render_history(environment: str, artifact: str, rows: list[HistoryRow]) -> str:
+    lines = [f"{environment} {artifact}: {len(rows)} version(s), newest first"]
+    for r in rows:
+        who = "bot" if r.by_bot else f"person <{r.author}>"
+        pr = f"PR #{r.pr}" if r.pr is not None else "direct"
+        mark = "  ROLLBACK" if r.rollback else ""
+        lines.append(
+            f"{r.since:%Y-%m-%d %H:%M} UTC  {r.version:<12} {r.commit[:12]}  {pr:<8} {who}{mark}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def pr_tracer(repo: Path) -> Trace | None:
+    """The PR API, when the config names a repository and a token is set; else None (the
+    PR number still comes from git)."""
+    from bot.run import github_provider  # the one place that builds the provider
+
+    if not (repo / CONFIG_PATH).exists():
+        return None
+    try:
+        provider = github_provider(load_config(repo / CONFIG_PATH))
+    except BotError:
+        return None
+    return provider.trace if isinstance(provider, GitHubProvider) else None

@@ -146,6 +146,8 @@ class FakeState:
     used: int = 0  # requests counted against the primary rate limit
     log: list[Recorded] = field(default_factory=list)
     ids: int = 1000
+    # (owner/repo, sha) → commit statuses, newest first (as GET .../statuses lists them)
+    statuses: dict[tuple[str, str], list[Json]] = field(default_factory=dict)
 
 
 # -- git, on the bare repositories ---------------------------------------------------------
@@ -303,6 +305,16 @@ MERGE_FIELDS: Schema = {
 LABEL_FIELDS: Schema = {"labels": (list,)}
 REVIEWER_FIELDS: Schema = {"reviewers": (list,), "team_reviewers": (list,)}
 COMMENT_FIELDS: Schema = {"body": (str,)}
+STATUS_FIELDS: Schema = {
+    "state": (str,),
+    "target_url": (str, type(None)),
+    "description": (str, type(None)),
+    "context": (str,),
+}
+STATUS_STATES = {"error", "failure", "pending", "success"}
+REVIEW_FIELDS: Schema = {"commit_id": (str,), "body": (str,), "event": (str,), "comments": (list,)}
+REVIEW_EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
+                 "COMMENT": "COMMENTED"}  # fmt: skip
 LIST_PARAMS = {"state", "head", "base", "sort", "direction", "per_page", "page"}
 
 _TYPE_NAMES = {str: "string", bool: "boolean", int: "integer", list: "array", type(None): "null"}
@@ -564,7 +576,7 @@ class Api:
         pr["updated_at"] = _now()
         return self.render(owner, repo, pr, full=True)
 
-    def merge_pull(self, owner: str, repo: str, number: int, body: Any) -> Json:
+    def merge_pull(self, owner: str, repo: str, number: int, body: Any, login: str = "") -> Json:
         data = _check_body(body or {}, MERGE_FIELDS)
         method = data.get("merge_method", "merge")
         if method not in {"merge", "squash", "rebase"}:
@@ -587,6 +599,7 @@ class Api:
             closed_at=now,
             updated_at=now,
             merge_commit_sha=sha,
+            merged_by=shapes.simple_user(self.state.api_url, self.state.web_url, login),
         )
         return {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
 
@@ -659,6 +672,89 @@ class Api:
         self._find(f"{owner}/{repo}", number)
         return list(self.state.comments.get((f"{owner}/{repo}", number), []))
 
+    # -- commit statuses: POST /repos/{o}/{r}/statuses/{sha}, GET .../commits/{ref}/statuses
+
+    def create_status(self, owner: str, repo: str, sha: str, body: Any, login: str) -> Json:
+        """As GitHub: the state is one of four, the commit must exist, and the description
+        is at most 140 characters (longer is a 422, not a truncation)."""
+        data = _check_body(body, STATUS_FIELDS, ("state",))
+        if data["state"] not in STATUS_STATES:
+            raise _validation([{"resource": "Status", "field": "state", "code": "invalid"}])
+        if len(data.get("description") or "") > 140:
+            raise _validation(
+                [{"resource": "Status", "field": "description", "code": "custom",
+                  "message": "description is too long (maximum is 140 characters)"}]
+            )  # fmt: skip
+        full = _resolve(self.bare(owner, repo), sha)
+        if full is None:
+            raise ApiError(422, f"No commit found for SHA: {sha}")
+        sid, now = self._next_id(), _now()
+        status = {
+            "url": f"{self.state.api_url}/repos/{owner}/{repo}/statuses/{full}",
+            "avatar_url": None,
+            "id": sid,
+            "node_id": f"SC_{sid}",
+            "state": data["state"],
+            "description": data.get("description"),
+            "target_url": data.get("target_url"),
+            "context": data.get("context", "default"),
+            "created_at": now,
+            "updated_at": now,
+            "creator": shapes.simple_user(self.state.api_url, self.state.web_url, login),
+        }
+        self.state.statuses.setdefault((f"{owner}/{repo}", full), []).insert(0, status)
+        return status
+
+    # -- reviews: POST/GET /repos/{o}/{r}/pulls/{n}/reviews --------------------------------
+
+    def create_review(self, owner: str, repo: str, number: int, body: Any, login: str) -> Json:
+        """As GitHub: an author cannot approve (or request changes on) their own PR, and
+        REQUEST_CHANGES or COMMENT need a body. Without an event the review stays PENDING."""
+        data = _check_body(body or {}, REVIEW_FIELDS)
+        pr = self._find(f"{owner}/{repo}", number)
+        event = data.get("event")
+        if event is not None and event not in REVIEW_EVENTS:
+            raise _validation([{"resource": "PullRequestReview", "field": "event",
+                                "code": "invalid"}])  # fmt: skip
+        if event in {"APPROVE", "REQUEST_CHANGES"} and pr["user"]["login"] == login:
+            verb = "approve" if event == "APPROVE" else "request changes on"
+            raise ApiError(422, f"Unprocessable Entity: Can not {verb} your own pull request")
+        if event in {"REQUEST_CHANGES", "COMMENT"} and not data.get("body"):
+            raise ApiError(422, f"Unprocessable Entity: Review Body is required for {event}")
+        rid = self._next_id()
+        html = f"{self.state.web_url}/{owner}/{repo}/pull/{number}#pullrequestreview-{rid}"
+        api_pr = f"{self.state.api_url}/repos/{owner}/{repo}/pulls/{number}"
+        review = {
+            "id": rid,
+            "node_id": f"PRR_{rid}",
+            "user": shapes.simple_user(self.state.api_url, self.state.web_url, login),
+            "body": data.get("body", ""),
+            "state": REVIEW_EVENTS[event] if event else "PENDING",
+            "html_url": html,
+            "pull_request_url": api_pr,
+            "author_association": "COLLABORATOR",
+            "_links": {"html": {"href": html}, "pull_request": {"href": api_pr}},
+            "submitted_at": _now() if event else None,
+            "commit_id": data.get("commit_id") or self.render(owner, repo, pr)["head"]["sha"],
+        }
+        self.state.reviews.setdefault((f"{owner}/{repo}", number), []).append(review)
+        return review
+
+    def list_statuses(self, owner: str, repo: str, ref: str) -> list[Json]:
+        bare = self.bare(owner, repo)
+        full = _tip(bare, ref) or _resolve(bare, ref)
+        if full is None:
+            raise ApiError(404, "Not Found")
+        return list(self.state.statuses.get((f"{owner}/{repo}", full), []))
+
+
+def _resolve(bare: Path, rev: str) -> str | None:
+    """The full id of commit `rev` in `bare`, or None when there is no such commit."""
+    if not re.fullmatch(r"[0-9a-f]{4,40}", rev):
+        return None
+    code, out = _git(bare, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    return out.strip() if code == 0 else None
+
 
 def _rate_headers(state: FakeState) -> dict[str, str]:
     """GitHub's primary rate-limit headers, which it sends on every response."""
@@ -727,6 +823,7 @@ class Call:
     query: dict[str, list[str]]
     body: Any
     login: str
+    ref: str = ""  # a commit id or ref in the path (statuses)
 
 
 Reply = tuple[int, Any, dict[str, str]]
@@ -756,7 +853,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Api, Call], Reply]]] = [
     (
         "PUT",
         re.compile(rf"{_REPO}/pulls/(\d+)/merge$"),
-        lambda api, c: (200, api.merge_pull(c.owner, c.repo, c.number, c.body), {}),
+        lambda api, c: (200, api.merge_pull(c.owner, c.repo, c.number, c.body, c.login), {}),
     ),
     (
         "POST",
@@ -782,6 +879,21 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Api, Call], Reply]]] = [
         "POST",
         re.compile(rf"{_REPO}/issues/(\d+)/comments$"),
         lambda api, c: (201, api.add_comment(c.owner, c.repo, c.number, c.body, c.login), {}),
+    ),
+    (
+        "POST",
+        re.compile(rf"{_REPO}/pulls/(\d+)/reviews$"),
+        lambda api, c: (200, api.create_review(c.owner, c.repo, c.number, c.body, c.login), {}),
+    ),
+    (
+        "POST",
+        re.compile(rf"{_REPO}/statuses/([0-9A-Za-z]+)$"),
+        lambda api, c: (201, api.create_status(c.owner, c.repo, c.ref, c.body, c.login), {}),
+    ),
+    (
+        "GET",
+        re.compile(rf"{_REPO}/commits/([0-9A-Za-z_.-]+)/statuses$"),
+        lambda api, c: (200, api.list_statuses(c.owner, c.repo, c.ref), {}),
     ),
 ]
 
@@ -923,7 +1035,9 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                 match = pattern.match(path)
                 if match is not None and method == self.command:
                     owner, repo, *rest = match.groups()
-                    call = Call(owner, repo, int(rest[0]) if rest else 0, query, body, login)
+                    number = int(rest[0]) if rest and rest[0].isdigit() else 0
+                    ref = rest[0] if rest else ""
+                    call = Call(owner, repo, number, query, body, login, ref)
                     return endpoint(api, call)
             raise ApiError(404, "Not Found")
 

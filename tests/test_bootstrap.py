@@ -34,6 +34,9 @@ def test_the_locked_azurite_runs_on_debian_bookworms_node_18() -> None:
     assert json.loads((ROOT / "package.json").read_text())["devDependencies"] == {
         "azurite": AZURITE["version"],
         "@octokit/openapi": OCTOKIT_OPENAPI["version"],
+        # mermaid 11 (12 needs node 22) on jsdom parses the PR bodies' charts in the suite.
+        "mermaid": LOCK["packages"]["node_modules/mermaid"]["version"],
+        "jsdom": LOCK["packages"]["node_modules/jsdom"]["version"],
     }
 
 
