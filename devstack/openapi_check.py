@@ -34,8 +34,11 @@ INSTALL_HINT = "run scripts/bootstrap (npm ci installs @octokit/openapi from pac
 # Any GitHub endpoint can answer these, and the description lists them on few operations:
 # a bad Accept or API-version header (400, 415), bad credentials (401), rate limits
 # (403, 429), a repository the token cannot see (404) and server errors. Their body must
-# still be GitHub's basic error; any other undocumented status is a violation.
-_ALWAYS_POSSIBLE = {400, 401, 403, 404, 415, 429, 500, 502, 503, 504}
+# still be GitHub's basic error; any other undocumented status is a violation. A 422 is
+# GitHub's answer to a body it cannot process on any write, documented or not (e.g. POST
+# .../statuses/{sha} with an unknown state or a missing commit lists only 201), and its
+# body must be GitHub's validation error.
+_ALWAYS_POSSIBLE = {400, 401, 403, 404, 415, 422, 429, 500, 502, 503, 504}
 _REF = "#/components/schemas/"
 _REFUSED = {400, 422}  # how GitHub refuses a request it finds invalid
 
@@ -142,7 +145,8 @@ class Operation:
             answer = responses.get("default")
         if answer is None:
             if status in _ALWAYS_POSSIBLE:
-                return True, {"$ref": _REF + "basic-error"}
+                error = "validation-error" if status == 422 else "basic-error"
+                return True, {"$ref": _REF + error}
             return False, None
         answer = self.description.resolve(answer)
         schema = (answer.get("content") or {}).get("application/json", {}).get("schema")
