@@ -1,5 +1,6 @@
-"""The Dockerfile: hadolint-clean, its two targets install what they run, and an image
-built with buildah that really serves.
+"""The Dockerfile: hadolint-clean, its two targets install what they run, both images
+build with buildah from the context CI sees (.dockerignore applied), the serving image
+really serves and the bot image really starts.
 
 The build runs on a python3.11 base assembled here from Debian packages (see images.py),
 with vfs storage and chroot isolation; the image runs under `buildah run` with its own
@@ -26,6 +27,7 @@ from devstack.procs import ROOT, Service, free_port, require_binary, spawn, wait
 from tests.app.images import (
     Buildah,
     PathState,
+    build_image,
     build_serving_image,
     changes,
     descendants,
@@ -37,6 +39,7 @@ from tests.app.images import (
 from tests.app.models import ModelFolder, write_model_folder
 
 IMAGE = "localhost/nightshift/model-api:test"
+BOT_IMAGE = "localhost/nightshift/bot:test"
 BUILD_ARGS = {
     "VERSION": "1.2.3",
     "REVISION": "0123456789abcdef0123456789abcdef01234567",
@@ -165,6 +168,45 @@ def test_each_shipped_image_is_non_root_and_labelled(target: str) -> None:
         assert f"org.opencontainers.image.{key}=" in labels, (target, key)
 
 
+def ignore_patterns() -> list[tuple[bool, str]]:
+    """.dockerignore as (include?, pattern) pairs, in order: the last match decides."""
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    rules = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return [(rule.startswith("!"), rule.lstrip("!").rstrip("/")) for rule in rules]
+
+
+def in_build_context(path: str) -> bool:
+    """Whether the builder sends `path` (or a folder holding it), as Docker's rules read.
+
+    A pattern matches a path or any of its parent folders; `**` spans folders.
+    """
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    included = False
+    for include, pattern in ignore_patterns():
+        regex = re.escape(pattern).replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*")
+        if any(re.fullmatch(regex, candidate) for candidate in candidates):
+            included = include
+    return included
+
+
+@pytest.mark.parametrize("target", ["serve", "bot"])
+def test_every_file_a_target_copies_is_in_the_build_context(target: str) -> None:
+    """The bot target once copied requirements/bot.txt, which .dockerignore kept out."""
+    sources = set().union(*(s.sources() for s in stage_chain(target)))
+    missing = sorted(source for source in sources if not in_build_context(source.rstrip("/")))
+    assert missing == [], f"{target} copies what .dockerignore drops: {missing}"
+
+
+def test_the_build_context_check_reads_dockerignore_as_the_builder_does() -> None:
+    """Guards the test above: it must see what is dropped, not only what is kept."""
+    assert in_build_context("requirements/serve.txt")
+    assert in_build_context("bot/run.py")
+    assert not in_build_context("requirements/dev.txt")
+    assert not in_build_context("tests/app/test_image.py")
+    assert not in_build_context("bot/__pycache__/run.cpython-311.pyc")
+
+
 def test_the_filesystem_comparison_sees_every_kind_of_write(tmp_path: Path) -> None:
     """Guards the served-image check below without an image: the writes it must catch."""
     rootfs = tmp_path / "rootfs"
@@ -209,6 +251,12 @@ def buildah() -> Buildah:
 def image(buildah: Buildah) -> str:
     base = python_base_image(buildah)
     return build_serving_image(buildah, base, IMAGE, BUILD_ARGS)
+
+
+@pytest.fixture(scope="module")
+def bot_image(buildah: Buildah) -> str:
+    base = python_base_image(buildah)
+    return build_image(buildah, base, BOT_IMAGE, BUILD_ARGS, target="bot")
 
 
 @pytest.fixture
@@ -338,3 +386,38 @@ def test_built_image_serves_as_its_user_and_writes_only_tmp_and_models(
     added = [path for path, kind in changed.items() if kind == "added"]
     assert any(path.startswith("/tmp/prometheus/") for path in added), changed
     assert {(after[path].uid, after[path].gid) for path in added} == {(IMAGE_USER, IMAGE_USER)}
+
+
+def run_once(buildah: Buildah, image: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """One `buildah run` in a fresh container of `image`, as its user: the image's own
+    entrypoint and cmd, or `command` in their place."""
+    config = buildah.inspect(image)["OCIv1"]["config"]
+    container = buildah("from", "--pull-never", image).strip()
+    try:
+        argv = run_argv(buildah, container, config, {}, {})
+        if command:
+            argv = [*argv[: argv.index("--") + 1], *command]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        subprocess.run(buildah.argv("rm", container), capture_output=True, check=False)
+
+
+@pytest.mark.slow
+def test_built_bot_image_starts_as_its_user(buildah: Buildah, bot_image: str) -> None:
+    config = buildah.inspect(bot_image)["OCIv1"]["config"]
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"] == ["python", "-m", "bot"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.revision"] == BUILD_ARGS["REVISION"]
+    assert labels["org.opencontainers.image.version"] == BUILD_ARGS["VERSION"]
+    started = run_once(buildah, bot_image)  # the image's own CMD: --help
+    assert started.returncode == 0, started.stdout + started.stderr
+    for command in ("plan", "run", "serve", "pin", "status"):
+        assert command in started.stdout, started.stdout
+    # The gate renders with `kubectl kustomize`: the binary must be in the image, on PATH.
+    kubectl = run_once(buildah, bot_image, "kubectl", "version", "--client")
+    assert kubectl.returncode == 0, kubectl.stdout + kubectl.stderr
+    assert "Client Version: v1.37.1" in kubectl.stdout, kubectl.stdout
+    # And the bot runs as the image's user, not root.
+    uid = run_once(buildah, bot_image, "python", "-c", "import os; print(os.getuid())")
+    assert uid.stdout.strip() == str(IMAGE_USER), uid.stdout + uid.stderr
