@@ -112,6 +112,7 @@ class Checkout:
     branch: str = "main"
     remote_name: str = "origin"
     credentials: GitCredentials = field(default_factory=GitCredentials)
+    url: str | None = None  # this pass's remote URL, when it differs from the configured one
 
     @property
     def path(self) -> Path:
@@ -119,6 +120,10 @@ class Checkout:
 
     @property
     def remote(self) -> pygit2.Remote:
+        """The remote to fetch from and push to: the configured one, or, when this pass was
+        given another URL, an anonymous remote for it that is never written to the config."""
+        if self.url is not None:
+            return self.repo.remotes.create_anonymous(self.url)
         try:
             return self.repo.remotes[self.remote_name]
         except KeyError:
@@ -138,8 +143,10 @@ class Checkout:
     def fetch(self) -> None:
         """Fetch every branch, pruning deleted ones so a merged PR branch is seen as gone."""
         session = self.session()
+        # Explicit refspecs: an anonymous remote (a URL given for this pass) has none.
+        refspecs = [f"+refs/heads/*:refs/remotes/{self.remote_name}/*"]
         try:
-            self.remote.fetch(callbacks=session, prune=FetchPrune.PRUNE)
+            self.remote.fetch(refspecs, callbacks=session, prune=FetchPrune.PRUNE)
         except GitError:
             raise
         except (pygit2.GitError, OSError) as err:
@@ -362,10 +369,13 @@ def open_checkout(
     `branch` is the branch the pass works on; by default the one checked out (a person's
     clone), or `main` for a new clone.
 
-    An existing checkout's remote URL is updated to `url` when they differ: the config is
-    the source of truth. Raises CheckoutLockedError when another pass holds it. Call
-    `Checkout.sync` next to fetch and recover; a working copy without a remote (`bot pin`
-    on a person's clone) can be used without it.
+    An existing checkout whose remote points elsewhere keeps its config: this pass fetches
+    from and pushes to `url` through an anonymous remote, and a person's `origin` (with its
+    credentials) is left as it was. A checkout without the remote gets it.
+
+    Raises CheckoutLockedError when another pass holds it. Call `Checkout.sync` next to
+    fetch and recover; a working copy without a remote (`bot pin` on a person's clone) can
+    be used without it.
     """
     credentials = credentials if credentials is not None else credentials_from_env()
     if url is not None:
@@ -382,19 +392,25 @@ def open_checkout(
     if branch is None:
         on_branch = not repo.head_is_unborn and not repo.head_is_detached
         branch = repo.head.shorthand if on_branch else "main"
+    override = None
     try:
         if url is not None:
             current = repo.remotes[remote_name].url if remote_name in _names(repo) else None
             if current is None:
                 repo.remotes.create(remote_name, url)
             elif current != url:
-                log.info("remote %s of %s now points at %s", remote_name, path, scrub(url))
-                repo.remotes.set_url(remote_name, url)
+                log.info("this pass uses %s, not remote %s's URL", scrub(url), remote_name)
+                override = url
     except BaseException:
         lock.release()
         raise
     return Checkout(
-        repo=repo, lock=lock, branch=branch, remote_name=remote_name, credentials=credentials
+        repo=repo,
+        lock=lock,
+        branch=branch,
+        remote_name=remote_name,
+        credentials=credentials,
+        url=override,
     )
 
 
