@@ -40,6 +40,9 @@ from tests.app.models import ModelFolder, write_model_folder
 
 IMAGE = "localhost/nightshift/model-api:test"
 BOT_IMAGE = "localhost/nightshift/bot:test"
+# A cold build (debootstrap base, then pip in a vfs store) takes longer than the suite's
+# default 600 s per test; the builds themselves are bounded by images.py's 1800 s.
+BUILD_TIMEOUT_S = 2400
 BUILD_ARGS = {
     "VERSION": "1.2.3",
     "REVISION": "0123456789abcdef0123456789abcdef01234567",
@@ -317,6 +320,7 @@ def served(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
 def test_image_labels_user_and_entrypoint(buildah: Buildah, image: str) -> None:
     config = buildah.inspect(image)["OCIv1"]["config"]
     labels = config["Labels"]
@@ -339,6 +343,7 @@ RUNNER_CHANGES = {"/run": "changed"}
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
 def test_built_image_serves_as_its_user_and_writes_only_tmp_and_models(
     served: Service, container: Container, model_volume: ModelFolder
 ) -> None:
@@ -403,6 +408,7 @@ def run_once(buildah: Buildah, image: str, *command: str) -> subprocess.Complete
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
 def test_built_bot_image_starts_as_its_user(buildah: Buildah, bot_image: str) -> None:
     config = buildah.inspect(bot_image)["OCIv1"]["config"]
     assert config["User"] == "10001:10001"
