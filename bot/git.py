@@ -30,8 +30,9 @@ from types import TracebackType
 from typing import Self
 
 import pygit2
-from pygit2.enums import FetchPrune, FileMode, ResetMode
+from pygit2.enums import FetchPrune, FileMode, Option, ResetMode
 
+from bot.budget import Deadlines
 from bot.errors import GitError
 from bot.gitauth import GitCredentials, RemoteSession, check_url, credentials_from_env, scrub
 from bot.gitlock import CheckoutLock
@@ -40,6 +41,30 @@ log = logging.getLogger(__name__)
 
 ENV_TRAILER = "Nightshift-Environment"
 """The trailer that, with the bot's author email, marks a commit as the bot's."""
+
+GIT_CONNECT_TIMEOUT_S = 10.0
+
+
+def bound_remote_ops(seconds: float) -> None:
+    """libgit2's connect and read timeouts for the next remote operations (process-wide).
+
+    A remote that accepts TCP and never answers otherwise blocks a fetch forever, and `bot
+    serve` with it, holding the checkout lock. The read timeout bounds each socket read, so
+    it is set to what is left of git's budget for the pass before every remote operation.
+    """
+    ms = max(1, int(seconds * 1000))
+    pygit2.option(Option.SET_SERVER_CONNECT_TIMEOUT, min(ms, int(GIT_CONNECT_TIMEOUT_S * 1000)))
+    pygit2.option(Option.SET_SERVER_TIMEOUT, ms)
+
+
+def bound_by(deadlines: Deadlines | None, action: str) -> None:
+    """Before a remote operation: size libgit2's timeouts to git's budget, or refuse it."""
+    deadlines = deadlines if deadlines is not None else Deadlines()
+    deadlines.start("git")
+    remaining = deadlines.remaining("git")
+    if remaining <= 0:
+        raise GitError(str(deadlines.spent("git", None, action)))
+    bound_remote_ops(remaining)
 
 
 @dataclass(frozen=True)
@@ -113,6 +138,7 @@ class Checkout:
     remote_name: str = "origin"
     credentials: GitCredentials = field(default_factory=GitCredentials)
     url: str | None = None  # this pass's remote URL, when it differs from the configured one
+    deadlines: Deadlines | None = None  # git's time budget for the pass (default: its own)
 
     @property
     def path(self) -> Path:
@@ -136,6 +162,9 @@ class Checkout:
         """A one-line GitError for a failed remote operation, scrubbed of credentials."""
         url = scrub(self.remote.url or "", self.credentials.secrets)
         text = scrub(str(err), self.credentials.secrets)
+        if "timed out" in text:  # libgit2's read timeout is what is left of git's budget
+            budget = (self.deadlines or Deadlines()).budgets.git.total_seconds()
+            text += f" (git's budget for this pass is {budget:.0f}s: budgets.git)"
         return GitError(f"{action} {url} failed: {text}")
 
     # -- remote state -----------------------------------------------------------------
@@ -145,6 +174,7 @@ class Checkout:
         session = self.session()
         # Explicit refspecs: an anonymous remote (a URL given for this pass) has none.
         refspecs = [f"+refs/heads/*:refs/remotes/{self.remote_name}/*"]
+        bound_by(self.deadlines, "fetch")
         try:
             self.remote.fetch(refspecs, callbacks=session, prune=FetchPrune.PRUNE)
         except GitError:
@@ -363,6 +393,7 @@ def open_checkout(
     branch: str | None = None,
     remote_name: str = "origin",
     credentials: GitCredentials | None = None,
+    deadlines: Deadlines | None = None,
 ) -> Checkout:
     """Open (or clone from `url`) the working copy at `path` and lock it for this pass.
 
@@ -383,6 +414,7 @@ def open_checkout(
     if not (path / ".git").exists():
         if url is None:
             raise GitError(f"{path} is not a git checkout and no remote URL was given to clone")
+        bound_by(deadlines, "clone")
         _clone(url, path, branch=branch or "main", remote_name=remote_name, credentials=credentials)
     try:
         repo = pygit2.Repository(str(path))
@@ -411,6 +443,7 @@ def open_checkout(
         remote_name=remote_name,
         credentials=credentials,
         url=override,
+        deadlines=deadlines,
     )
 
 

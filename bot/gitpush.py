@@ -21,7 +21,7 @@ from typing import Literal
 import pygit2
 
 from bot.errors import ForeignCommitsError, GitError, PushRejectedError, StaleLeaseError
-from bot.git import ChangeSet, Checkout, Identity, is_bot_commit
+from bot.git import ChangeSet, Checkout, Identity, bound_by, is_bot_commit
 from bot.gitauth import RemoteSession, scrub
 
 log = logging.getLogger(__name__)
@@ -287,6 +287,7 @@ def _push_session(
     checkout: Checkout, refspecs: Sequence[str], leases: dict[str, str | None]
 ) -> RemoteSession:
     session = checkout.session(leases)
+    bound_by(checkout.deadlines, "push")
     try:
         checkout.remote.push(list(refspecs), callbacks=session)
     except GitError:
