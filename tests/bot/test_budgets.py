@@ -219,3 +219,50 @@ def test_a_hanging_dependency_costs_its_budget_and_one_line(
     line = next(line for line in output.splitlines() if expected in line)
     assert silent.url not in line or dependency == "git"  # names the dependency, not noise
     assert silent.connections >= 1  # the hang was real: the client did connect
+
+
+# ---- git on its own: libgit2's timeouts, no estate ----------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _libgit2_timeouts_restored() -> Iterator[None]:
+    """libgit2's timeouts are process-wide: what a test sets must not leak into the next."""
+    import pygit2
+    from pygit2.enums import Option
+
+    saved = (
+        pygit2.option(Option.GET_SERVER_CONNECT_TIMEOUT),
+        pygit2.option(Option.GET_SERVER_TIMEOUT),
+    )
+    yield
+    pygit2.option(Option.SET_SERVER_CONNECT_TIMEOUT, saved[0])
+    pygit2.option(Option.SET_SERVER_TIMEOUT, saved[1])
+
+
+def test_a_silent_git_remote_fails_a_clone_within_gits_budget(
+    silent: SilentServer, tmp_path: Path
+) -> None:
+    from bot.errors import GitError
+    from bot.git import open_checkout
+
+    deadlines = Deadlines(Budgets(git=timedelta(seconds=2)))
+    started = time.monotonic()
+    with pytest.raises(GitError) as caught:
+        open_checkout(tmp_path / "checkout", f"{silent.url}/gitops.git", deadlines=deadlines)
+    elapsed = time.monotonic() - started
+    assert 1.5 < elapsed < 6, f"took {elapsed:.1f}s"
+    assert "timed out" in str(caught.value)
+    assert silent.connections >= 1
+    assert not (tmp_path / "checkout").exists()  # no half clone left behind
+
+
+def test_once_gits_budget_is_spent_no_remote_operation_starts(tmp_path: Path) -> None:
+    from bot.errors import GitError
+    from bot.git import bound_by
+
+    clock = Clock()
+    deadlines = Deadlines(Budgets(git=timedelta(seconds=5)), clock=clock)
+    bound_by(deadlines, "fetch")
+    clock.now += 6
+    with pytest.raises(GitError, match=r"^git: push given up: no answer within its 5s budget"):
+        bound_by(deadlines, "push")
