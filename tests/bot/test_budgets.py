@@ -266,3 +266,47 @@ def test_once_gits_budget_is_spent_no_remote_operation_starts(tmp_path: Path) ->
     clock.now += 6
     with pytest.raises(GitError, match=r"^git: push given up: no answer within its 5s budget"):
         bound_by(deadlines, "push")
+
+
+@pytest.mark.slow
+def test_bot_serve_gives_up_on_a_silent_git_remote_and_lets_go_of_the_checkout(
+    estate: Estate, silent: SilentServer, tmp_path: Path
+) -> None:
+    """`bot serve --run-now` against a git remote that never answers: the pass ends within
+    git's budget, the server keeps serving, and the checkout lock is free again."""
+    import signal
+
+    from bot.gitlock import CheckoutLock
+
+    commit_config(estate, {})
+    repo = estate.person_clone("served")
+    env = {
+        **estate.bot_process_env(tmp_path / "home"),
+        "NIGHTSHIFT_REPO_URL": f"{silent.url}/g.git",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--run-now", "--repo", str(repo)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    started = time.monotonic()
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "pass 1 finished" in line or time.monotonic() - started > BUDGET_S + OVERHEAD_S:
+                break
+        elapsed = time.monotonic() - started
+        assert any("pass 1 finished with exit code 1" in line for line in lines), "".join(lines)
+        assert elapsed < BUDGET_S + OVERHEAD_S, f"took {elapsed:.1f}s"
+        failure = next(line for line in lines if "promotion pass failed" in line)
+        assert f"git's budget for this pass is {BUDGET_S}s" in failure, failure
+        assert proc.poll() is None, "the server must keep serving after a failed pass"
+        with CheckoutLock(repo / ".git") as lock:  # free: the next night can run
+            assert lock.held
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
