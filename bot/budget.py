@@ -2,9 +2,12 @@
 
 A dependency that accepts connections and never answers must not hold a pass (and the
 checkout lock `bot serve` holds during it) for minutes per call. Each dependency (git,
-GitHub, each registry, each model store) gets a budget for the pass, counted from its first
-call; past it, its calls fail at once with one line naming it, and the rest of the pass
-goes on. The pass has an overall deadline that caps every budget.
+GitHub, each registry, each model store) gets a budget for the pass: the time the pass
+spends waiting on it (concurrent calls count once, as wall-clock time with at least one
+call in flight; time between calls does not count, so git's fetch at the start and push at
+the end share one budget however long the pass runs in between). Past it, its calls fail
+at once with one line naming it, and the rest of the pass goes on. The pass has an overall
+deadline that caps every budget.
 
 `Deadlines.call` is the watchdog for clients whose own timeouts are per request (and so
 multiply with retries and items): the call runs on a daemon thread and is abandoned when
@@ -17,9 +20,10 @@ which `remaining` sizes.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
@@ -57,13 +61,22 @@ class Budgets:
 
 
 @dataclass
+class _Usage:
+    """Time spent waiting on one dependency: finished busy spans, and the one in flight."""
+
+    used: float = 0.0
+    in_flight: int = 0
+    busy_since: float = 0.0
+
+
+@dataclass
 class Deadlines:
-    """One pass's clock: when each dependency's budget, and the pass, run out."""
+    """One pass's clock: each dependency's time used, and when the pass runs out."""
 
     budgets: Budgets = field(default_factory=Budgets)
     clock: Callable[[], float] = time.monotonic
     _started: float = field(init=False)
-    _first_call: dict[str, float] = field(init=False, default_factory=dict)
+    _usage: dict[str, _Usage] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -77,19 +90,43 @@ class Deadlines:
     def _seconds(self, kind: str) -> float:
         return self.budgets.for_kind(kind).total_seconds()
 
-    def start(self, kind: str, name: str | None = None) -> None:
-        """Start the dependency's budget if it has not started (its first call)."""
-        with self._lock:
-            self._first_call.setdefault(self.key(kind, name), self.clock())
+    def _used(self, key: str, now: float) -> float:
+        usage = self._usage.get(key)
+        if usage is None:
+            return 0.0
+        return usage.used + (now - usage.busy_since if usage.in_flight else 0.0)
 
     def remaining(self, kind: str, name: str | None = None) -> float:
         """Seconds left for this dependency (its budget, capped by the pass deadline)."""
         now = self.clock()
         with self._lock:
-            first = self._first_call.get(self.key(kind, name), now)
-        own = first + self._seconds(kind) - now
+            used = self._used(self.key(kind, name), now)
+        own = self._seconds(kind) - used
         overall = self._started + self.budgets.pass_deadline.total_seconds() - now
         return min(own, overall)
+
+    @contextlib.contextmanager
+    def waiting(self, kind: str, name: str | None, what: str) -> Iterator[float]:
+        """Count the block as time spent on the dependency; yields the seconds left.
+
+        Raises BudgetSpentError, before the block runs, when none are left.
+        """
+        key = self.key(kind, name)
+        remaining = self.remaining(kind, name)
+        if remaining <= 0:
+            raise self.spent(kind, name, what)
+        with self._lock:
+            usage = self._usage.setdefault(key, _Usage())
+            if usage.in_flight == 0:
+                usage.busy_since = self.clock()
+            usage.in_flight += 1
+        try:
+            yield remaining
+        finally:
+            with self._lock:
+                usage.in_flight -= 1
+                if usage.in_flight == 0:
+                    usage.used += self.clock() - usage.busy_since
 
     def spent(self, kind: str, name: str | None, what: str) -> BudgetSpentError:
         """The one-line error for a dependency whose time is up."""
@@ -108,10 +145,6 @@ class Deadlines:
 
     def call(self, kind: str, name: str | None, what: str, fn: Callable[[], T]) -> T:
         """`fn()`, or BudgetSpentError once the dependency's time is up (see module doc)."""
-        self.start(kind, name)
-        remaining = self.remaining(kind, name)
-        if remaining <= 0:
-            raise self.spent(kind, name, what)
         outcome: list[T] = []
         failure: list[BaseException] = []
 
@@ -121,9 +154,10 @@ class Deadlines:
             except BaseException as err:  # handed to the caller's thread below
                 failure.append(err)
 
-        worker = threading.Thread(target=run, name=f"budget-{kind}", daemon=True)
-        worker.start()
-        worker.join(remaining)
+        with self.waiting(kind, name, what) as remaining:
+            worker = threading.Thread(target=run, name=f"budget-{kind}", daemon=True)
+            worker.start()
+            worker.join(remaining)
         if worker.is_alive():
             raise self.spent(kind, name, what)
         if failure:

@@ -32,7 +32,7 @@ from typing import Self
 import pygit2
 from pygit2.enums import FetchPrune, FileMode, Option, ResetMode
 
-from bot.budget import Deadlines
+from bot.budget import BudgetSpentError, Deadlines
 from bot.errors import GitError
 from bot.gitauth import GitCredentials, RemoteSession, check_url, credentials_from_env, scrub
 from bot.gitlock import CheckoutLock
@@ -57,14 +57,17 @@ def bound_remote_ops(seconds: float) -> None:
     pygit2.option(Option.SET_SERVER_TIMEOUT, ms)
 
 
-def bound_by(deadlines: Deadlines | None, action: str) -> None:
-    """Before a remote operation: size libgit2's timeouts to git's budget, or refuse it."""
+@contextlib.contextmanager
+def bound_by(deadlines: Deadlines | None, action: str) -> Iterator[None]:
+    """Around a remote operation: libgit2's timeouts sized to what is left of git's budget,
+    and the operation's time counted against it; refused at once when none is left."""
     deadlines = deadlines if deadlines is not None else Deadlines()
-    deadlines.start("git")
-    remaining = deadlines.remaining("git")
-    if remaining <= 0:
-        raise GitError(str(deadlines.spent("git", None, action)))
-    bound_remote_ops(remaining)
+    try:
+        with deadlines.waiting("git", None, action) as remaining:
+            bound_remote_ops(remaining)
+            yield
+    except BudgetSpentError as err:
+        raise GitError(str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -174,9 +177,9 @@ class Checkout:
         session = self.session()
         # Explicit refspecs: an anonymous remote (a URL given for this pass) has none.
         refspecs = [f"+refs/heads/*:refs/remotes/{self.remote_name}/*"]
-        bound_by(self.deadlines, "fetch")
         try:
-            self.remote.fetch(refspecs, callbacks=session, prune=FetchPrune.PRUNE)
+            with bound_by(self.deadlines, "fetch"):
+                self.remote.fetch(refspecs, callbacks=session, prune=FetchPrune.PRUNE)
         except GitError:
             raise
         except (pygit2.GitError, OSError) as err:
@@ -414,8 +417,9 @@ def open_checkout(
     if not (path / ".git").exists():
         if url is None:
             raise GitError(f"{path} is not a git checkout and no remote URL was given to clone")
-        bound_by(deadlines, "clone")
-        _clone(url, path, branch=branch or "main", remote_name=remote_name, credentials=credentials)
+        with bound_by(deadlines, "clone"):
+            _clone(url, path, branch=branch or "main", remote_name=remote_name,
+                   credentials=credentials)  # fmt: skip
     try:
         repo = pygit2.Repository(str(path))
     except pygit2.GitError as err:

@@ -287,9 +287,9 @@ def _push_session(
     checkout: Checkout, refspecs: Sequence[str], leases: dict[str, str | None]
 ) -> RemoteSession:
     session = checkout.session(leases)
-    bound_by(checkout.deadlines, "push")
     try:
-        checkout.remote.push(list(refspecs), callbacks=session)
+        with bound_by(checkout.deadlines, "push"):
+            checkout.remote.push(list(refspecs), callbacks=session)
     except GitError:
         raise  # ours, raised from a callback: already one clear, scrubbed line
     except pygit2.GitError as err:

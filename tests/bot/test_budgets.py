@@ -37,17 +37,31 @@ class Clock:
         return self.now
 
 
-def test_a_budget_runs_from_the_dependencys_first_call_and_is_capped_by_the_pass() -> None:
+def test_a_budget_counts_time_spent_waiting_not_time_between_calls() -> None:
+    """git fetches at the start of a pass and pushes at the end: one budget for both."""
+    clock = Clock()
+    deadlines = Deadlines(Budgets(git=timedelta(seconds=30)), clock=clock)
+    with deadlines.waiting("git", None, "fetch"):
+        clock.now += 10
+    clock.now += 120  # discovery, planning, gating: not git's time
+    assert deadlines.remaining("git") == 20
+    # Concurrent calls count once: two 5 s calls side by side cost 5 s.
+    with deadlines.waiting("registry", "acr", "a"), deadlines.waiting("registry", "acr", "b"):
+        clock.now += 5
+    assert deadlines.remaining("registry", "acr") == 40
+    assert deadlines.remaining("registry", "other") == 45  # each registry its own
+
+
+def test_the_pass_deadline_caps_every_budget() -> None:
     clock = Clock()
     budgets = Budgets(registry=timedelta(seconds=30), pass_deadline=timedelta(seconds=100))
     deadlines = Deadlines(budgets, clock=clock)
     clock.now += 80
-    deadlines.start("registry", "acr")
     assert deadlines.remaining("registry", "acr") == 20  # the pass's deadline, not 30
-    assert deadlines.remaining("registry", "other") == 20
     clock.now += 25
-    message = str(deadlines.spent("registry", "acr", "listing app"))
-    assert message == (
+    with pytest.raises(BudgetSpentError) as caught:
+        deadlines.call("registry", "acr", "listing app", lambda: None)
+    assert str(caught.value) == (
         "registry acr: listing app given up: the pass's deadline of 100s is past (budgets.pass)"
     )
 
@@ -55,8 +69,12 @@ def test_a_budget_runs_from_the_dependencys_first_call_and_is_capped_by_the_pass
 def test_a_spent_budget_fails_the_next_call_at_once_with_one_line() -> None:
     clock = Clock()
     deadlines = Deadlines(Budgets(model_store=timedelta(seconds=10)), clock=clock)
-    assert deadlines.call("model store", "azure://m", "listing iris", lambda: 42) == 42
-    clock.now += 11
+
+    def slow() -> int:
+        clock.now += 11  # an answer, but after the whole budget
+        return 42
+
+    assert deadlines.call("model store", "azure://m", "listing iris", slow) == 42
     called = []
     with pytest.raises(BudgetSpentError) as caught:
         deadlines.call("model store", "azure://m", "listing wine", lambda: called.append(1))
@@ -262,10 +280,15 @@ def test_once_gits_budget_is_spent_no_remote_operation_starts(tmp_path: Path) ->
 
     clock = Clock()
     deadlines = Deadlines(Budgets(git=timedelta(seconds=5)), clock=clock)
-    bound_by(deadlines, "fetch")
-    clock.now += 6
-    with pytest.raises(GitError, match=r"^git: push given up: no answer within its 5s budget"):
-        bound_by(deadlines, "push")
+    with bound_by(deadlines, "fetch"):
+        clock.now += 6
+    pushed = []
+    with (
+        pytest.raises(GitError, match=r"^git: push given up: no answer within its 5s budget"),
+        bound_by(deadlines, "push"),
+    ):
+        pushed.append(True)
+    assert pushed == []
 
 
 @pytest.mark.slow
