@@ -237,6 +237,10 @@ def test_a_hanging_dependency_costs_its_budget_and_one_line(
     line = next(line for line in output.splitlines() if expected in line)
     assert silent.url not in line or dependency == "git"  # names the dependency, not noise
     assert silent.connections >= 1  # the hang was real: the client did connect
+    if dependency == "github":  # the rest of the pass went on: dev's direct commit landed
+        assert "1.1.0" in estate.origin_log()[0], estate.origin_log()[:2]
+    if dependency == "registry":  # and the model was still decided from its store
+        assert "model iris       unchanged" in output and "already at the best" in output
 
 
 # ---- git on its own: libgit2's timeouts, no estate ----------------------------------------
