@@ -301,6 +301,8 @@ def test_bot_serve_gives_up_on_a_silent_git_remote_and_lets_go_of_the_checkout(
 ) -> None:
     """`bot serve --run-now` against a git remote that never answers: the pass ends within
     git's budget, the server keeps serving, and the checkout lock is free again."""
+    import signal
+
     from bot.gitlock import CheckoutLock
 
     commit_config(estate, {})
@@ -332,7 +334,12 @@ def test_bot_serve_gives_up_on_a_silent_git_remote_and_lets_go_of_the_checkout(
         assert proc.poll() is None, "the server must keep serving after a failed pass"
         with CheckoutLock(repo / ".git") as lock:  # free: the next night can run
             assert lock.held
+        # And a pod stop right after a failed pass stops it. (The handler once called
+        # Event.set, whose lock the main thread could hold: SIGTERM then hung it for good.)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert "stopped at" in proc.stdout.read()
     finally:
-        # Stopping serve on SIGTERM is test_cli's concern; this test only needs it gone.
-        proc.kill()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
