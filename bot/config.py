@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from bot.budget import Budgets, budgets_from
 from bot.config_schema import (
     API_VERSION,
     DEFAULT_MAX_CONFIG_READS,
@@ -41,7 +42,7 @@ from bot.config_schema import (
     RejectedVersion,
     Schedule,
 )
-from bot.durations import parse_duration
+from bot.durations import format_duration, parse_duration
 from bot.errors import ConfigError, PolicyError
 from bot.policies import (
     ModelGates,
@@ -54,6 +55,7 @@ from bot.policies import (
 from bot.registries.base import acr_cleartext_refusal
 
 T = TypeVar("T")
+MIN_BUDGET = timedelta(seconds=1)
 DEFAULT_PATH = Path("environments/promotion.yaml")
 
 _STR = "tag:yaml.org,2002:str"
@@ -270,6 +272,7 @@ class _Reader:
                 "rejected",
                 "git",
                 "pullRequests",
+                "budgets",
             ),
             what="a mapping with apiVersion and environments",
         )
@@ -306,6 +309,7 @@ class _Reader:
                 if "pullRequests" in top
                 else PullRequestSettings()
             ),
+            budgets=self.budgets(top["budgets"]) if "budgets" in top else Budgets(),
         )
 
     def registry(self, name: str, node: yaml.Node, path: str) -> RegistrySpec:
@@ -762,6 +766,27 @@ class _Reader:
             ),
             author_email=email,
         )
+
+    def budgets(self, node: yaml.Node) -> Budgets:
+        """Time per dependency for one pass, and the pass's deadline (docs: "budgets")."""
+        keys = ("git", "github", "registry", "modelStore", "pass")
+        body = self.mapping(node, "budgets", optional=keys)
+        values = {}
+        for key, value in body.items():
+            duration = self.duration(value, f"budgets.{key}")
+            if duration < MIN_BUDGET:
+                self.fail(value, f"budgets.{key}", "a duration of at least 1s")
+            values[key] = duration
+        budgets = budgets_from(values)
+        longest = max(budgets.for_kind(k) for k in ("git", "github", "registry", "model store"))
+        if "pass" in body and budgets.pass_deadline < longest:
+            self.fail(
+                body["pass"],
+                "budgets.pass",
+                "a deadline no shorter than the longest dependency budget"
+                f" ({format_duration(longest)})",
+            )
+        return budgets
 
     def pull_requests(self, node: yaml.Node) -> PullRequestSettings:
         body = self.mapping(node, "pullRequests", optional=("repository", "apiUrl", "tokenEnv"))

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
+from bot.budget import Budgets
 from bot.policies import ModelGates, Policy, TagFilter
 
 API_VERSION = "nightshift/v1"
@@ -192,6 +193,7 @@ class Config:
     rejected: tuple[RejectedVersion, ...] = ()
     git: GitSettings = field(default_factory=GitSettings)
     pull_requests: PullRequestSettings = field(default_factory=PullRequestSettings)
+    budgets: Budgets = field(default_factory=Budgets)  # time per dependency, and the pass
 
     def __post_init__(self) -> None:
         _freeze(self, "registries", "images", "models")

@@ -19,6 +19,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
+from bot.budget import Deadlines
 from bot.candidate import Candidate, Decision
 from bot.config_schema import Config
 from bot.decide import decide_image, decide_model
@@ -63,8 +64,12 @@ class Discoverer:
         registries: Mapping[str, RegistryClient] | None = None,
         open_store: Callable[[str | None], ModelLister] = _open_store,
         max_workers: int = 8,
+        deadlines: Deadlines | None = None,
     ) -> None:
         self.config = config
+        # Each registry and store gets its budget for the pass: a hanging one costs that,
+        # not its per-request timeout times retries times repositories.
+        self.deadlines = deadlines if deadlines is not None else Deadlines(config.budgets)
         self._registries = dict(registries or {})
         self._open_store = open_store
         self.max_workers = max_workers
@@ -121,7 +126,12 @@ class Discoverer:
     def _list_repo(self, key: RepoKey) -> TagListing | BotError:
         registry, repository = key
         try:
-            return self.registry(registry).list_tags(repository)
+            return self.deadlines.call(
+                "registry",
+                registry,
+                f"listing {repository}",
+                lambda: self.registry(registry).list_tags(repository),
+            )
         except BotError as err:
             return err
         except Exception as err:  # an unexpected library error still stays per artifact
@@ -132,7 +142,14 @@ class Discoverer:
     def _list_model(self, key: ModelKey) -> list[ModelCard] | BotError:
         store, name = key
         try:
-            return list(self._open_store(store).list(name))
+            return self.deadlines.call(
+                "model store",
+                store or "$MODEL_STORE",
+                f"listing {name}",
+                lambda: list(self._open_store(store).list(name)),
+            )
+        except BotError as err:
+            return err
         except Exception as err:  # modelstore raises its own hierarchy; keep it per model
             return DiscoveryError(
                 f"model store {store or '$MODEL_STORE'}: listing {name} failed: {err}"
@@ -171,8 +188,13 @@ class Discoverer:
             known = self._configs.get(key)
         if known is None:
             try:
-                config = self.registry(spec.registry).image_config(
-                    spec.repository, candidate.version
+                config = self.deadlines.call(
+                    "registry",
+                    spec.registry,
+                    f"reading the config of {spec.repository}:{candidate.version}",
+                    lambda: self.registry(spec.registry).image_config(
+                        spec.repository, candidate.version
+                    ),
                 )
                 known = replace(
                     candidate,

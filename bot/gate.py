@@ -195,17 +195,44 @@ def _finish(proc: subprocess.Popen[bytes], timeout: float) -> _Render:
     return _Render(True, out.decode())
 
 
+# klog writes err="..." (Go-quoted) for a one-line message, and a block for a multi-line one:
+#   err=<
+#   \tmap[string]interface {}(nil): yaml: unmarshal errors:
+#   \t  line 7: mapping key "a" already defined at line 6
+#    >
 _KLOG_ERR = re.compile(r'err="((?:[^"\\]|\\.)*)"')
+_KLOG_BLOCK = re.compile(r"err=<\n(.*?)\n >", re.DOTALL)
+_GO_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+REASON_MAX_CHARS = 600
 
 
 def _one_line_error(stderr: str) -> str:
-    """kubectl prints `error: ...`, or a klog line with err="..."; keep the message only."""
-    match = _KLOG_ERR.search(stderr)
-    if match:
-        return match.group(1).replace('\\"', '"')
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    message = lines[-1] if lines else "no error message"
-    return message.removeprefix("error: ")
+    """kustomize's whole error as one readable line: the message, never klog's framing.
+
+    kubectl prints `error: ...`, or a klog line with err="..." or an err=< ... > block; a
+    multi-line message (yaml's "unmarshal errors:" and its list) keeps every line, joined.
+    """
+    block = _KLOG_BLOCK.search(stderr)
+    quoted = _KLOG_ERR.search(stderr)
+    if block:
+        message = block.group(1)
+    elif quoted:
+        message = re.sub(
+            r"\\(.)", lambda m: _GO_ESCAPES.get(m.group(1), m.group(0)), quoted.group(1)
+        )
+    else:  # `error: ...`, perhaps after warnings: the error and what follows it
+        start = stderr.find("error: ")
+        message = stderr[start:] if start >= 0 else stderr
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return "no error message"
+    joined = lines[0].removeprefix("error: ")
+    for line in lines[1:]:
+        joined += (" " if joined.endswith(":") else "; ") + line
+    joined = " ".join(joined.split())
+    if len(joined) > REASON_MAX_CHARS:
+        joined = joined[: REASON_MAX_CHARS - 1] + "…"
+    return joined
 
 
 class _ManifestLoader(yaml.CSafeLoader):

@@ -30,8 +30,9 @@ from types import TracebackType
 from typing import Self
 
 import pygit2
-from pygit2.enums import FetchPrune, FileMode, ResetMode
+from pygit2.enums import FetchPrune, FileMode, Option, ResetMode
 
+from bot.budget import BudgetSpentError, Deadlines
 from bot.errors import GitError
 from bot.gitauth import GitCredentials, RemoteSession, check_url, credentials_from_env, scrub
 from bot.gitlock import CheckoutLock
@@ -40,6 +41,33 @@ log = logging.getLogger(__name__)
 
 ENV_TRAILER = "Nightshift-Environment"
 """The trailer that, with the bot's author email, marks a commit as the bot's."""
+
+GIT_CONNECT_TIMEOUT_S = 10.0
+
+
+def bound_remote_ops(seconds: float) -> None:
+    """libgit2's connect and read timeouts for the next remote operations (process-wide).
+
+    A remote that accepts TCP and never answers otherwise blocks a fetch forever, and `bot
+    serve` with it, holding the checkout lock. The read timeout bounds each socket read, so
+    it is set to what is left of git's budget for the pass before every remote operation.
+    """
+    ms = max(1, int(seconds * 1000))
+    pygit2.option(Option.SET_SERVER_CONNECT_TIMEOUT, min(ms, int(GIT_CONNECT_TIMEOUT_S * 1000)))
+    pygit2.option(Option.SET_SERVER_TIMEOUT, ms)
+
+
+@contextlib.contextmanager
+def bound_by(deadlines: Deadlines | None, action: str) -> Iterator[None]:
+    """Around a remote operation: libgit2's timeouts sized to what is left of git's budget,
+    and the operation's time counted against it; refused at once when none is left."""
+    deadlines = deadlines if deadlines is not None else Deadlines()
+    try:
+        with deadlines.waiting("git", None, action) as remaining:
+            bound_remote_ops(remaining)
+            yield
+    except BudgetSpentError as err:
+        raise GitError(str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -112,6 +140,8 @@ class Checkout:
     branch: str = "main"
     remote_name: str = "origin"
     credentials: GitCredentials = field(default_factory=GitCredentials)
+    url: str | None = None  # this pass's remote URL, when it differs from the configured one
+    deadlines: Deadlines | None = None  # git's time budget for the pass (default: its own)
 
     @property
     def path(self) -> Path:
@@ -119,6 +149,10 @@ class Checkout:
 
     @property
     def remote(self) -> pygit2.Remote:
+        """The remote to fetch from and push to: the configured one, or, when this pass was
+        given another URL, an anonymous remote for it that is never written to the config."""
+        if self.url is not None:
+            return self.repo.remotes.create_anonymous(self.url)
         try:
             return self.repo.remotes[self.remote_name]
         except KeyError:
@@ -131,6 +165,9 @@ class Checkout:
         """A one-line GitError for a failed remote operation, scrubbed of credentials."""
         url = scrub(self.remote.url or "", self.credentials.secrets)
         text = scrub(str(err), self.credentials.secrets)
+        if "timed out" in text:  # libgit2's read timeout is what is left of git's budget
+            budget = (self.deadlines or Deadlines()).budgets.git.total_seconds()
+            text += f" (git's budget for this pass is {budget:.0f}s: budgets.git)"
         return GitError(f"{action} {url} failed: {text}")
 
     # -- remote state -----------------------------------------------------------------
@@ -138,8 +175,11 @@ class Checkout:
     def fetch(self) -> None:
         """Fetch every branch, pruning deleted ones so a merged PR branch is seen as gone."""
         session = self.session()
+        # Explicit refspecs: an anonymous remote (a URL given for this pass) has none.
+        refspecs = [f"+refs/heads/*:refs/remotes/{self.remote_name}/*"]
         try:
-            self.remote.fetch(callbacks=session, prune=FetchPrune.PRUNE)
+            with bound_by(self.deadlines, "fetch"):
+                self.remote.fetch(refspecs, callbacks=session, prune=FetchPrune.PRUNE)
         except GitError:
             raise
         except (pygit2.GitError, OSError) as err:
@@ -356,16 +396,20 @@ def open_checkout(
     branch: str | None = None,
     remote_name: str = "origin",
     credentials: GitCredentials | None = None,
+    deadlines: Deadlines | None = None,
 ) -> Checkout:
     """Open (or clone from `url`) the working copy at `path` and lock it for this pass.
 
     `branch` is the branch the pass works on; by default the one checked out (a person's
     clone), or `main` for a new clone.
 
-    An existing checkout's remote URL is updated to `url` when they differ: the config is
-    the source of truth. Raises CheckoutLockedError when another pass holds it. Call
-    `Checkout.sync` next to fetch and recover; a working copy without a remote (`bot pin`
-    on a person's clone) can be used without it.
+    An existing checkout whose remote points elsewhere keeps its config: this pass fetches
+    from and pushes to `url` through an anonymous remote, and a person's `origin` (with its
+    credentials) is left as it was. A checkout without the remote gets it.
+
+    Raises CheckoutLockedError when another pass holds it. Call `Checkout.sync` next to
+    fetch and recover; a working copy without a remote (`bot pin` on a person's clone) can
+    be used without it.
     """
     credentials = credentials if credentials is not None else credentials_from_env()
     if url is not None:
@@ -373,7 +417,9 @@ def open_checkout(
     if not (path / ".git").exists():
         if url is None:
             raise GitError(f"{path} is not a git checkout and no remote URL was given to clone")
-        _clone(url, path, branch=branch or "main", remote_name=remote_name, credentials=credentials)
+        with bound_by(deadlines, "clone"):
+            _clone(url, path, branch=branch or "main", remote_name=remote_name,
+                   credentials=credentials)  # fmt: skip
     try:
         repo = pygit2.Repository(str(path))
     except pygit2.GitError as err:
@@ -382,19 +428,26 @@ def open_checkout(
     if branch is None:
         on_branch = not repo.head_is_unborn and not repo.head_is_detached
         branch = repo.head.shorthand if on_branch else "main"
+    override = None
     try:
         if url is not None:
             current = repo.remotes[remote_name].url if remote_name in _names(repo) else None
             if current is None:
                 repo.remotes.create(remote_name, url)
             elif current != url:
-                log.info("remote %s of %s now points at %s", remote_name, path, scrub(url))
-                repo.remotes.set_url(remote_name, url)
+                log.info("this pass uses %s, not remote %s's URL", scrub(url), remote_name)
+                override = url
     except BaseException:
         lock.release()
         raise
     return Checkout(
-        repo=repo, lock=lock, branch=branch, remote_name=remote_name, credentials=credentials
+        repo=repo,
+        lock=lock,
+        branch=branch,
+        remote_name=remote_name,
+        credentials=credentials,
+        url=override,
+        deadlines=deadlines,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Literal
 import pygit2
 
 from bot.errors import ForeignCommitsError, GitError, PushRejectedError, StaleLeaseError
-from bot.git import ChangeSet, Checkout, Identity, is_bot_commit
+from bot.git import ChangeSet, Checkout, Identity, bound_by, is_bot_commit
 from bot.gitauth import RemoteSession, scrub
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,8 @@ def _push_session(
 ) -> RemoteSession:
     session = checkout.session(leases)
     try:
-        checkout.remote.push(list(refspecs), callbacks=session)
+        with bound_by(checkout.deadlines, "push"):
+            checkout.remote.push(list(refspecs), callbacks=session)
     except GitError:
         raise  # ours, raised from a callback: already one clear, scrubbed line
     except pygit2.GitError as err:

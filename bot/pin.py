@@ -9,6 +9,7 @@ promote the version rolled back from again.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from bot.errors import BotError, ConfigError, ManifestError
 from bot.gate import GateResult, gate_environment
 from bot.git import ChangeSet, Identity, open_checkout
 from bot.pins import load_kustomization
+
+log = logging.getLogger("nightshift.pin")
 
 CONFIG_PATH = Path("environments") / "promotion.yaml"
 PIN_TRAILER = "Nightshift-Pin"
@@ -79,12 +82,34 @@ def _model_store(repo: Path, name: str, store: str | None) -> str | None:
     return os.environ.get("MODEL_STORE")
 
 
-def _sha256_from_store(url: str, name: str, version: str) -> str:
-    from modelstore.errors import ModelStoreError
+# A person waits at the terminal, and with --sha256 the store is only a cross-check that
+# must not hold a rollback up: one short retry (about 2 x 10 s + 1 s at worst), not the
+# store's default budget of minutes.
+PIN_STORE_READ_TIMEOUT_S = 10.0
+
+
+def _sha256_from_store(url: str, name: str, version: str, *, given: str | None) -> str:
+    """The card's sha256; with `given`, the card must agree, unless the store is down.
+
+    A store that answers is believed: a missing card or another sha256 refuses the pin. A
+    store that cannot be reached only costs the cross-check (a warning): the sha256 the
+    person gave is what the init container verifies the bytes against before serving.
+    """
+    from modelstore.backends.blob import Budget
+    from modelstore.errors import ModelStoreError, StoreUnavailableError
     from modelstore.store import open_store
 
+    budget = Budget(connect_timeout=5.0, read_timeout=PIN_STORE_READ_TIMEOUT_S, retries=1)
     try:
-        return open_store(url).card(name, version).sha256
+        return open_store(url, budget=budget).card(name, version).sha256
+    except StoreUnavailableError as err:
+        if given is None:
+            raise BotError(f"cannot read the card of {name} {version}: {err}") from None
+        log.warning(
+            "%s %s: not checked against its model card (%s); pinning the given --sha256",
+            name, version, err,
+        )  # fmt: skip
+        return given
     except ModelStoreError as err:
         raise BotError(f"cannot read the card of {name} {version}: {err}") from None
 
@@ -121,7 +146,7 @@ def changes_for(repo: Path, request: PinRequest, env_dir: Path) -> tuple[Change,
         raise ConfigError("--sha256 must be 64 lowercase hex digits")
     store = _model_store(repo, match["name"], request.store)
     if store is not None:
-        carded = _sha256_from_store(store, match["name"], match["version"])
+        carded = _sha256_from_store(store, match["name"], match["version"], given=sha256)
         if sha256 is not None and sha256 != carded:
             raise BotError(
                 f"--sha256 does not match the model card of {match['name']} {match['version']}"

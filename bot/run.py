@@ -22,6 +22,8 @@ from pathlib import Path, PurePosixPath
 
 import pygit2
 
+from bot.bounded import bounded_factory
+from bot.budget import Budgets, Deadlines
 from bot.candidate import Candidate
 from bot.changes import changeset, edit_for
 from bot.config import load_config
@@ -127,16 +129,18 @@ def run_pass(
     timings: dict[str, float] = {}
     first = load_config(options.repo / CONFIG_PATH) if (options.repo / ".git").exists() else None
     branch = first.git.branch if first else "main"
+    deadlines = Deadlines(first.budgets if first else Budgets())
     with (
-        open_checkout(options.repo, options.url, branch=branch) as checkout,
+        open_checkout(options.repo, options.url, branch=branch, deadlines=deadlines) as checkout,
         tempfile.TemporaryDirectory(prefix="nightshift-plan-") as scratch,
     ):
         writing = options.write and not options.dry_run
         view = _sync(checkout, first, writing=writing, scratch=Path(scratch))
         config = load_config(view.root / CONFIG_PATH)
         _check_environments(config, options.environments)
+        deadlines.budgets = config.budgets  # the fetched config's, from here on
         timings["checkout"] = time.perf_counter() - started
-        discoverer = discoverer or Discoverer(config)
+        discoverer = discoverer or Discoverer(config, deadlines=deadlines)
         try:
             log.info(
                 "discovering %d image(s) and %d model(s)", len(config.images), len(config.models)
@@ -160,8 +164,9 @@ def run_pass(
                     environments=options.environments,
                     errors=ctx.errors,
                 )
+                bounded = bounded_factory(provider_factory, deadlines)
                 with _clock(timings, "write"):
-                    report = write(target, selected, provider_factory)
+                    report = write(target, selected, bounded)
         finally:
             discoverer.close()
     timings["total"] = time.perf_counter() - started

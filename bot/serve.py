@@ -76,24 +76,41 @@ class Nightly:
         self._scheduler.run_pending()
 
 
+# Signals received, appended by the handler: a list append takes no lock a handler could
+# deadlock on (Event.set would take the Event's lock, which the interrupted main thread may
+# hold inside Event.wait; a served pod then ignored SIGTERM for good).
+_signals: list[int] = []
+SIGNAL_POLL_S = 1.0
+
+
+def _stopping(stop: threading.Event) -> bool:
+    if _signals and not stop.is_set():
+        name = signal.Signals(_signals[0]).name
+        log.info("received %s; stopping after the current pass", name)
+        stop.set()
+    return stop.is_set()
+
+
 def serve(nightly: Nightly, stop: threading.Event, *, run_now: bool = False) -> int:
-    """Run until `stop` is set. Returns 0: a stop is a normal way to end."""
+    """Run until `stop` is set (or a stop signal came). Returns 0: a normal way to end."""
     log.info("serving; next run at %s", nightly.next_run())
     if run_now:
         nightly._guarded()
-    while not stop.is_set():
-        # Wake at least once a minute so a changed wall clock (suspend, NTP) is noticed.
-        stop.wait(min(nightly.idle_seconds(), 60.0))
-        if not stop.is_set():
+    while not _stopping(stop):
+        # Wake every second to notice a signal; a changed wall clock (suspend, NTP) too.
+        stop.wait(min(nightly.idle_seconds(), SIGNAL_POLL_S))
+        if not _stopping(stop):
             nightly.run_pending()
     log.info("stopped at %s", datetime.now(UTC).isoformat(timespec="seconds"))
     return 0
 
 
 def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT stop `serve` after the current pass (see `_signals`)."""
+    del stop  # `serve` sets it when it sees the signal
+
     def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s; stopping after the current pass", signal.Signals(signum).name)
-        stop.set()
+        _signals.append(signum)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

@@ -127,8 +127,17 @@ def python_base_image(buildah: Buildah) -> str:
     return ref
 
 
-def build_serving_image(buildah: Buildah, base: str, tag: str, build_args: dict[str, str]) -> str:
+def build_image(
+    buildah: Buildah, base: str, tag: str, build_args: dict[str, str], target: str | None = None
+) -> str:
+    """`buildah build` of the Dockerfile from the repository root, as CI builds it.
+
+    The context is the repository filtered by .dockerignore, exactly as CI's builder sees it,
+    so a file the ignore list drops breaks this build as it would break CI's.
+    """
     args = [arg for key, value in build_args.items() for arg in ("--build-arg", f"{key}={value}")]
+    if target is not None:
+        args += ["--target", target]
     buildah(
         "build",
         "--isolation", "chroot",
@@ -142,6 +151,11 @@ def build_serving_image(buildah: Buildah, base: str, tag: str, build_args: dict[
         timeout=1800,
     )  # fmt: skip
     return tag
+
+
+def build_serving_image(buildah: Buildah, base: str, tag: str, build_args: dict[str, str]) -> str:
+    """The default target (the last stage), which is what CI ships as the serving image."""
+    return build_image(buildah, base, tag, build_args)
 
 
 def run_argv(

@@ -1,5 +1,6 @@
-"""The Dockerfile: hadolint-clean, its two targets install what they run, and an image
-built with buildah that really serves.
+"""The Dockerfile: hadolint-clean, its two targets install what they run, both images
+build with buildah from the context CI sees (.dockerignore applied), the serving image
+really serves and the bot image really starts.
 
 The build runs on a python3.11 base assembled here from Debian packages (see images.py),
 with vfs storage and chroot isolation; the image runs under `buildah run` with its own
@@ -26,6 +27,7 @@ from devstack.procs import ROOT, Service, free_port, require_binary, spawn, wait
 from tests.app.images import (
     Buildah,
     PathState,
+    build_image,
     build_serving_image,
     changes,
     descendants,
@@ -37,6 +39,10 @@ from tests.app.images import (
 from tests.app.models import ModelFolder, write_model_folder
 
 IMAGE = "localhost/nightshift/model-api:test"
+BOT_IMAGE = "localhost/nightshift/bot:test"
+# A cold build (debootstrap base, then pip in a vfs store) takes longer than the suite's
+# default 600 s per test; the builds themselves are bounded by images.py's 1800 s.
+BUILD_TIMEOUT_S = 2400
 BUILD_ARGS = {
     "VERSION": "1.2.3",
     "REVISION": "0123456789abcdef0123456789abcdef01234567",
@@ -165,6 +171,45 @@ def test_each_shipped_image_is_non_root_and_labelled(target: str) -> None:
         assert f"org.opencontainers.image.{key}=" in labels, (target, key)
 
 
+def ignore_patterns() -> list[tuple[bool, str]]:
+    """.dockerignore as (include?, pattern) pairs, in order: the last match decides."""
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    rules = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return [(rule.startswith("!"), rule.lstrip("!").rstrip("/")) for rule in rules]
+
+
+def in_build_context(path: str) -> bool:
+    """Whether the builder sends `path` (or a folder holding it), as Docker's rules read.
+
+    A pattern matches a path or any of its parent folders; `**` spans folders.
+    """
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    included = False
+    for include, pattern in ignore_patterns():
+        regex = re.escape(pattern).replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*")
+        if any(re.fullmatch(regex, candidate) for candidate in candidates):
+            included = include
+    return included
+
+
+@pytest.mark.parametrize("target", ["serve", "bot"])
+def test_every_file_a_target_copies_is_in_the_build_context(target: str) -> None:
+    """The bot target once copied requirements/bot.txt, which .dockerignore kept out."""
+    sources = set().union(*(s.sources() for s in stage_chain(target)))
+    missing = sorted(source for source in sources if not in_build_context(source.rstrip("/")))
+    assert missing == [], f"{target} copies what .dockerignore drops: {missing}"
+
+
+def test_the_build_context_check_reads_dockerignore_as_the_builder_does() -> None:
+    """Guards the test above: it must see what is dropped, not only what is kept."""
+    assert in_build_context("requirements/serve.txt")
+    assert in_build_context("bot/run.py")
+    assert not in_build_context("requirements/dev.txt")
+    assert not in_build_context("tests/app/test_image.py")
+    assert not in_build_context("bot/__pycache__/run.cpython-311.pyc")
+
+
 def test_the_filesystem_comparison_sees_every_kind_of_write(tmp_path: Path) -> None:
     """Guards the served-image check below without an image: the writes it must catch."""
     rootfs = tmp_path / "rootfs"
@@ -209,6 +254,12 @@ def buildah() -> Buildah:
 def image(buildah: Buildah) -> str:
     base = python_base_image(buildah)
     return build_serving_image(buildah, base, IMAGE, BUILD_ARGS)
+
+
+@pytest.fixture(scope="module")
+def bot_image(buildah: Buildah) -> str:
+    base = python_base_image(buildah)
+    return build_image(buildah, base, BOT_IMAGE, BUILD_ARGS, target="bot")
 
 
 @pytest.fixture
@@ -261,7 +312,7 @@ def served(
     try:
         wait_until(
             lambda: requests.get(f"{service.url}/v2/health/ready", timeout=2).ok,
-            timeout=120, what="the image's gunicorn", proc=proc,
+            timeout=120, what="the image's server", proc=proc,
         )  # fmt: skip
         yield service
     finally:
@@ -269,6 +320,7 @@ def served(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
 def test_image_labels_user_and_entrypoint(buildah: Buildah, image: str) -> None:
     config = buildah.inspect(image)["OCIv1"]["config"]
     labels = config["Labels"]
@@ -278,7 +330,7 @@ def test_image_labels_user_and_entrypoint(buildah: Buildah, image: str) -> None:
     assert labels["org.opencontainers.image.created"] == BUILD_ARGS["CREATED"]
     assert labels["org.opencontainers.image.source"] == BUILD_ARGS["SOURCE"]
     assert config["User"] == "10001:10001"
-    assert config["Entrypoint"][0] == "gunicorn"
+    assert config["Entrypoint"] == ["python", "-m", "app"]
     assert "MODEL_DIR=/models" in config["Env"]
 
 
@@ -291,6 +343,7 @@ RUNNER_CHANGES = {"/run": "changed"}
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
 def test_built_image_serves_as_its_user_and_writes_only_tmp_and_models(
     served: Service, container: Container, model_volume: ModelFolder
 ) -> None:
@@ -313,13 +366,12 @@ def test_built_image_serves_as_its_user_and_writes_only_tmp_and_models(
     # which sets the chroot up from outside, is root.
     assert served.proc is not None
     inside = [p for p in descendants(served.proc.pid) if p.argv[:1] != ("buildah-chroot-runtime",)]
-    # buildah-chroot-exec, which execs the entrypoint, names gunicorn in its argv too.
-    gunicorns = [
-        p
-        for p in inside
-        if p.argv and "gunicorn" in " ".join(p.argv) and "buildah" not in p.argv[0]
+    # buildah-chroot-exec, which execs the entrypoint, names it in its argv too. Granian's
+    # workers are forked from `python -m app`, so they keep its command line.
+    servers = [
+        p for p in inside if p.argv and "-m app" in " ".join(p.argv) and "buildah" not in p.argv[0]
     ]
-    assert len(gunicorns) >= 3, inside  # the master and WEB_CONCURRENCY=2 workers
+    assert len(servers) >= 3, inside  # the main process and WEB_CONCURRENCY=2 workers
     everyone = (IMAGE_USER,) * 4  # real, effective, saved and filesystem ids
     users = [(p.argv[:1], p.uids, p.gids) for p in inside]
     assert {(p.uids, p.gids) for p in inside} == {(everyone, everyone)}, users
@@ -338,3 +390,39 @@ def test_built_image_serves_as_its_user_and_writes_only_tmp_and_models(
     added = [path for path, kind in changed.items() if kind == "added"]
     assert any(path.startswith("/tmp/prometheus/") for path in added), changed
     assert {(after[path].uid, after[path].gid) for path in added} == {(IMAGE_USER, IMAGE_USER)}
+
+
+def run_once(buildah: Buildah, image: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """One `buildah run` in a fresh container of `image`, as its user: the image's own
+    entrypoint and cmd, or `command` in their place."""
+    config = buildah.inspect(image)["OCIv1"]["config"]
+    container = buildah("from", "--pull-never", image).strip()
+    try:
+        argv = run_argv(buildah, container, config, {}, {})
+        if command:
+            argv = [*argv[: argv.index("--") + 1], *command]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        subprocess.run(buildah.argv("rm", container), capture_output=True, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT_S)
+def test_built_bot_image_starts_as_its_user(buildah: Buildah, bot_image: str) -> None:
+    config = buildah.inspect(bot_image)["OCIv1"]["config"]
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"] == ["python", "-m", "bot"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.revision"] == BUILD_ARGS["REVISION"]
+    assert labels["org.opencontainers.image.version"] == BUILD_ARGS["VERSION"]
+    started = run_once(buildah, bot_image)  # the image's own CMD: --help
+    assert started.returncode == 0, started.stdout + started.stderr
+    for command in ("plan", "run", "serve", "pin", "status"):
+        assert command in started.stdout, started.stdout
+    # The gate renders with `kubectl kustomize`: the binary must be in the image, on PATH.
+    kubectl = run_once(buildah, bot_image, "kubectl", "version", "--client")
+    assert kubectl.returncode == 0, kubectl.stdout + kubectl.stderr
+    assert "Client Version: v1.37.1" in kubectl.stdout, kubectl.stdout
+    # And the bot runs as the image's user, not root.
+    uid = run_once(buildah, bot_image, "python", "-c", "import os; print(os.getuid())")
+    assert uid.stdout.strip() == str(IMAGE_USER), uid.stdout + uid.stderr

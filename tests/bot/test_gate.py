@@ -239,6 +239,58 @@ def test_a_broken_reference_fails_with_kustomizes_message(tmp_path: Path) -> Non
     assert "nightshift-gate" not in result.reason  # paths name the checkout, not the mirror
 
 
+DUPLICATE_KEYS = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  a: "1"
+  a: "2"
+  b: "3"
+  b: "4"
+"""
+
+
+def test_a_multi_line_kustomize_error_is_reported_whole_on_one_line(tmp_path: Path) -> None:
+    """yaml's "unmarshal errors:" list spans lines; klog frames it as err=< ... >, whose last
+    line is a lone `>`: the reason once shrank to that."""
+    kustomization = DEV.replace(
+        "  - ../../base-manifests\n", "  - ../../base-manifests\n  - settings.yaml\n"
+    )
+    repo = repo_with(tmp_path, kustomization, settings=DUPLICATE_KEYS)
+    result = gate_environment(repo, "dev")
+    assert not result.ok
+    assert "\n" not in result.reason
+    assert result.reason.startswith("kubectl kustomize failed: "), result.reason
+    assert 'yaml: unmarshal errors: line 7: mapping key "a" already defined at line 6; ' in (
+        result.reason
+    ), result.reason
+    assert result.reason.endswith('line 9: mapping key "b" already defined at line 8'), (
+        result.reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("stderr", "reason"),
+    [
+        pytest.param(
+            'E1203 run.go:72] "command failed" err="no \\"x\\" here\\n  second line"\n',
+            'no "x" here; second line',
+            id="klog-quoted",
+        ),
+        pytest.param(
+            "Warning: something old\nerror: first: \n  detail one\n  detail two\n",
+            "first: detail one; detail two",
+            id="plain-error-after-a-warning",
+        ),
+        pytest.param("", "no error message", id="silent"),
+    ],
+)
+def test_kubectl_error_forms_become_one_line(stderr: str, reason: str) -> None:
+    assert gate._one_line_error(stderr) == reason
+
+
 def test_missing_kubectl_fails_with_an_install_hint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
