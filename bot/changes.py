@@ -110,7 +110,7 @@ def summary(
         CheckResult(str(bump.artifact), True, reason)
         for bump in bumps
         for reason in bump.reasons
-        if upstream and reason.startswith(f"{upstream} has run")
+        if upstream and reason.startswith(f"{upstream} has ")
     )
     gates = (
         CheckResult(

@@ -32,6 +32,7 @@ class CheckOutcome:
     samples: int
     text: str  # one line: "error ratio: max 0.0312, needs < 0.01 (120 samples)"
     series: tuple[tuple[float, float], ...] = ()  # (unix time, value), the first series
+    fault: bool = False  # Prometheus could not answer: the pass reports it and exits 1
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,9 @@ def verify(spec: Verify, environment: str, start: datetime, end: datetime) -> Ve
             series = query_range(spec, check.query, start, end, step)
         except PrometheusError as err:
             outcomes.append(
-                CheckOutcome(check, False, None, 0, f"{check.name}: failed closed: {err}")
+                CheckOutcome(
+                    check, False, None, 0, f"{check.name}: failed closed: {err}", fault=True
+                )
             )
             continue
         outcomes.append(judge(check, series))
