@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from bot.durations import format_duration
+
 if TYPE_CHECKING:
     from bot.deployed import Deployment
     from bot.verify import Verification
@@ -284,7 +286,8 @@ def _from_upstream(
     soaked = data.now - since
     if soaked < stage.soak:
         text = (
-            f"{new.value} deployed to {upstream} {_human(soaked)} ago, soak {_human(stage.soak)}"
+            f"{new.value} deployed to {upstream} {format_duration(soaked)} ago,"
+            f" soak {format_duration(stage.soak)}"
             if deploys is not None
             else f"{new.value} is soaking in {upstream}: {_human(soaked)} of {_human(stage.soak)}"
         )
@@ -298,10 +301,12 @@ def _from_upstream(
         return Skip(env, artifact, f"{new.value}: {refusal}")
     # The soak *requirement*, not the elapsed time: the reason feeds the PR body, which
     # must render the same on a re-run minutes later so the PR is not touched.
-    ran = "been deployed and healthy in" if deploys is not None else "run"
-    reasons = [
-        f"{upstream} has {ran} {new.value} for at least its soak time ({_human(stage.soak)})"
-    ]
+    if deploys is not None:
+        soak = format_duration(stage.soak)
+        reasons = [f"{upstream} has run {new.value}, deployed, for at least its soak time ({soak})"]
+    else:
+        soak = _human(stage.soak)
+        reasons = [f"{upstream} has run {new.value} for at least its soak time ({soak})"]
     if verification is not None:
         reasons.append(f"{upstream} passed its {len(verification.outcomes)} verify check(s)")
     return Bump(env, artifact, current.version, new, tuple(reasons), verification)

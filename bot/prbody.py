@@ -67,6 +67,8 @@ class PromotionSummary:
     soak: tuple[CheckResult, ...] = ()
     gates: tuple[CheckResult, ...] = ()
     manifest_diff: str = ""
+    # Issue 13: the upstream's verify checks and charts, already Markdown (bot.verify).
+    verification: tuple[str, ...] = ()
 
 
 def compare_url(repo_url: str, old_revision: str, new_revision: str) -> str:
@@ -138,6 +140,8 @@ def _head(summary: PromotionSummary) -> str:
                 mark = "✅" if check.passed else "❌"
                 detail = f": {check.detail}" if check.detail else ""
                 out.append(f"- {mark} {check.name}{detail}")
+        if title == "Soak":
+            out += summary.verification
     out.append("")
     return "\n".join(out)
 

@@ -10,6 +10,7 @@ fail the check, with what happened, and the promotion waits.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -182,3 +183,78 @@ def _get(spec: Verify, path: str, params: dict[str, str]) -> Any:
     if not isinstance(data, dict):
         raise PrometheusError("Prometheus answered without data")
     return data
+
+
+# ---- the PR body's verification section ------------------------------------------------
+
+CHART_POINTS = 60  # Mermaid draws a line of 60 points legibly; more only adds bytes
+
+
+def render_section(result: Verification) -> list[str]:
+    """Markdown: each check's verdict and observed value, and a Mermaid `xychart-beta` of
+    its series over the window. Names and queries come from the config and the series from
+    Prometheus: in the chart they are reduced to characters Mermaid cannot misread."""
+    minutes = (result.end - result.start).total_seconds() / 60
+    out = [
+        "",
+        f"### Verification in {_cell(result.environment)}",
+        "",
+        f"Window: {result.start.astimezone(UTC):%Y-%m-%d %H:%M:%S} → "
+        f"{result.end.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({minutes:.1f} min).",
+        "",
+        "| Check | Query | Observed | Needs | Samples | Result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for o in result.outcomes:
+        c = o.check
+        observed = "no data" if o.observed is None else f"{c.aggregation} {o.observed:.4g}"
+        out.append(
+            f"| {_cell(c.name)} | <code>{_cell(_html(c.query))}</code> | {observed} "
+            f"| {c.comparison} {c.threshold:g} | {o.samples} | {'✅' if o.ok else '❌'} |"
+        )
+    for o in result.outcomes:
+        if o.series:
+            out += ["", *xychart(o, result.start)]
+    return out
+
+
+def xychart(outcome: CheckOutcome, start: datetime) -> list[str]:
+    """One check's series over the window, minutes since the window opened on the x axis,
+    with its threshold as a second, flat line."""
+    points = list(outcome.series)
+    if len(points) > CHART_POINTS:
+        stride = math.ceil(len(points) / CHART_POINTS)
+        points = points[::stride]
+    values = [v for _, v in points if not math.isnan(v)]
+    threshold = outcome.check.threshold
+    low, high = min([0.0, threshold, *values]), max([threshold, *values])
+    if high <= low:
+        high = low + 1
+    t0 = start.timestamp()
+    last = max((points[-1][0] - t0) / 60, 0.01)
+    line = ", ".join("0" if math.isnan(v) else f"{v:.4g}" for _, v in points)
+    flat = ", ".join(f"{threshold:.4g}" for _ in points)
+    return [
+        "```mermaid",
+        "xychart-beta",
+        f'  title "{_label(outcome.check.name)}"',
+        f'  x-axis "minutes into the window" 0 --> {last:.2f}',
+        f'  y-axis "value" {low:.4g} --> {high:.4g}',
+        f"  line [{line}]",
+        f"  line [{flat}]",
+        "```",
+        "",
+        f"_line 1: {_cell(outcome.check.name)}; line 2: threshold {threshold:g}_",
+    ]
+
+
+def _label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+ -]", "_", text)[:60]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
