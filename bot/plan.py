@@ -299,17 +299,25 @@ def _from_upstream(
     refusal = _first_refusal(data.checks, env, artifact, current.version, new)
     if refusal:
         return Skip(env, artifact, f"{new.value}: {refusal}")
-    # The soak *requirement*, not the elapsed time: the reason feeds the PR body, which
-    # must render the same on a re-run minutes later so the PR is not touched.
-    if deploys is not None:
+    reasons = _soaked_reasons(stage, new, deployed=deploys is not None, verified=verification)
+    return Bump(env, artifact, current.version, new, reasons, verification)
+
+
+def _soaked_reasons(
+    stage: Stage, new: Version, *, deployed: bool, verified: Verification | None
+) -> tuple[str, ...]:
+    """The soak *requirement*, not the elapsed time: the reasons feed the PR body, which
+    must render the same on a re-run minutes later so the PR is not touched."""
+    upstream = stage.upstream
+    if deployed:
         soak = format_duration(stage.soak)
         reasons = [f"{upstream} has run {new.value}, deployed, for at least its soak time ({soak})"]
     else:
         soak = _human(stage.soak)
         reasons = [f"{upstream} has run {new.value} for at least its soak time ({soak})"]
-    if verification is not None:
-        reasons.append(f"{upstream} passed its {len(verification.outcomes)} verify check(s)")
-    return Bump(env, artifact, current.version, new, tuple(reasons), verification)
+    if verified is not None:
+        reasons.append(f"{upstream} passed its {len(verified.outcomes)} verify check(s)")
+    return tuple(reasons)
 
 
 def _deployed_since(

@@ -237,7 +237,7 @@ def test_staging_takes_what_dev_ran_deployed_and_healthy(
     result = story.bot("run", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    staging = next(e for e in report["environments"] if e["environment"] == "staging")
+    staging = next(e for e in report["environments"] if e["name"] == "staging")
     reasons = json.dumps(staging)
     assert "1.2.0 failed verification in dev: error ratio: max 0." in reasons, reasons
     assert story.pins("staging")["tag"] == "1.1.0"
