@@ -13,8 +13,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 import requests
 
-from bot.config_schema import Verify, VerifyCheck
+from bot.config import parse_config
+from bot.config_schema import DeployStatus, Verify, VerifyCheck
 from bot.deployed import CommitStatus, default_kustomization, judge
+from bot.errors import ConfigError
 from bot.github import GitHubProvider
 from bot.verify import check_query, verify
 from devstack.estate import git
@@ -200,3 +202,68 @@ def test_statuses_are_read_across_pages(
 def test_the_default_kustomization_comes_from_clusters() -> None:
     assert default_kustomization(ROOT, "dev", PurePosixPath("environments/dev")) == "nightshift-dev"
     assert default_kustomization(ROOT, "qa", PurePosixPath("environments/qa")) is None
+
+
+# ---- config -------------------------------------------------------------------------------
+
+
+def uncommented_example() -> str:
+    """environments/promotion.yaml with its commented `verify:` example switched on."""
+    lines = (ROOT / "environments" / "promotion.yaml").read_text().splitlines()
+    start = lines.index("    # verify:")
+    out = lines[:start]
+    for i, line in enumerate(lines[start:], start):
+        if not line.startswith("    #   ") and line != "    # verify:":
+            out += lines[i:]
+            break
+        out.append("    " + line.removeprefix("    # "))
+    return "\n".join(out) + "\n"
+
+
+def test_the_shipped_example_checks_load() -> None:
+    config = parse_config(uncommented_example(), origin="promotion.yaml")
+    dev = config.environments[0]
+    assert dev.deploy_status == DeployStatus("nightshift-dev", True)
+    assert dev.verify is not None
+    assert dev.verify.prometheus == URL
+    assert [c.name for c in dev.verify.checks] == ["error ratio", "p99 latency", "prediction rate"]
+    p99 = dev.verify.checks[1]
+    assert (p99.comparison, p99.threshold, p99.aggregation, p99.min_samples) == (
+        "<",
+        0.05,
+        "max",
+        30,
+    )
+    assert dev.verify.step == timedelta(minutes=1) and dev.verify.timeout == 10
+
+
+URL = "http://prometheus-operated.monitoring.svc:9090"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('comparison: "<"', 'comparison: "lt"',
+         "verify.checks[0].comparison: expected one of <, <=, >, >="),
+        ("minSamples: 30", "minSamples: 0",
+         "checks[0].minSamples: expected a whole number of at least 1"),
+        ("aggregation: max", "aggregation: p50",
+         "checks[0].aggregation: expected one of max, min, avg, last"),
+        (URL, "prometheus:9090", "verify.prometheus: expected an http(s) URL"),
+        ("kustomization: nightshift-dev", "kustomisation: x", "unknown key 'kustomisation'"),
+    ],
+)  # fmt: skip
+def test_bad_verify_config_fails_with_where_and_why(old: str, new: str, message: str) -> None:
+    text = uncommented_example()
+    assert old in text
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text.replace(old, new, 1), origin="promotion.yaml")
+    assert message in str(caught.value)
+
+
+def test_deploy_status_can_be_switched_off() -> None:
+    text = uncommented_example().replace(
+        "    deployStatus:\n      kustomization: nightshift-dev\n", "    deployStatus: false\n"
+    )
+    dev = parse_config(text).environments[0]
+    assert dev.deploy_status == DeployStatus(None, False)
