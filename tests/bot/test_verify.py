@@ -15,10 +15,11 @@ import requests
 
 from bot.config import parse_config
 from bot.config_schema import DeployStatus, Verify, VerifyCheck
-from bot.deployed import CommitStatus, default_kustomization, judge
+from bot.deployed import CommitStatus, Deployment, default_kustomization, judge
 from bot.errors import ConfigError
 from bot.github import GitHubProvider
-from bot.verify import check_query, verify
+from bot.plan import Artifact, Bump, Offer, PlanInput, Running, Stage, Version, plan
+from bot.verify import CheckOutcome, Verification, check_query, verify
 from devstack.estate import git
 from devstack.githttp import GitOrigin
 from devstack.github_fake import GitHubFake
@@ -267,3 +268,66 @@ def test_deploy_status_can_be_switched_off() -> None:
     )
     dev = parse_config(text).environments[0]
     assert dev.deploy_status == DeployStatus(None, False)
+
+
+# ---- plan: the planner reads deploys and verdicts ------------------------------------------
+
+IMAGE = Artifact("image", "model-api")
+NOW = T0 + timedelta(days=3)
+
+
+def plan_staging(
+    deploys: dict[str, Deployment] | None, verdict: Verification | None = None
+) -> tuple[str, Bump | None]:
+    old, new = Version("1.0.0", "sha256:a"), Version("1.1.0", "sha256:b")
+    data = PlanInput(
+        stages=[Stage("dev", None), Stage("staging", "dev", timedelta(hours=24))],
+        running={
+            "dev": {IMAGE: Running(new, since=T0, commit="1a2b3c4d5e6f")},
+            "staging": {IMAGE: Running(old, since=T0, commit="0000000")},
+        },
+        offers={IMAGE: Offer(IMAGE, (new,))},
+        now=NOW,
+        is_newer=lambda _a, x, y: x > y,
+        deployments={} if deploys is None else {"dev": deploys},
+        verified=(lambda env, since: verdict) if verdict is not None else None,
+    )
+    staging = plan(data)[1]
+    if staging.bumps:
+        return "", staging.bumps[0]
+    return staging.skips[0].reason, None
+
+
+def test_the_planner_waits_for_the_deploy_and_counts_soak_from_it() -> None:
+    assert plan_staging({})[0] == "dev never reported Ready for 1a2b3c4 (1.1.0)"
+    failed = Deployment("failed", description="Health check failed")
+    assert plan_staging({"1a2b3c4d5e6f": failed})[0] == (
+        "dev's last reconcile failed: Health check failed (1a2b3c4, 1.1.0)"
+    )
+    recent = Deployment("ready", NOW - timedelta(hours=3))
+    assert plan_staging({"1a2b3c4d5e6f": recent})[0] == "1.1.0 deployed to dev 3h ago, soak 1d"
+    unknown = Deployment("unknown", description="GitHub is down")
+    assert (
+        "cannot tell whether dev deployed 1a2b3c4: GitHub is down"
+        in plan_staging({"1a2b3c4d5e6f": unknown})[0]
+    )
+    _, bump = plan_staging({"1a2b3c4d5e6f": Deployment("ready", NOW - timedelta(hours=25))})
+    assert bump is not None
+    assert bump.reasons == ("dev has run 1.1.0, deployed, for at least its soak time (1d)",)
+    # Off: commit-time soak, as before (the commit is three days old).
+    _, bump = plan_staging(None)
+    assert bump is not None
+
+
+def test_a_failed_check_blocks_with_the_observed_value() -> None:
+    c = check("q", "<", 0.01)
+    bad = CheckOutcome(c, False, 0.31, 20, "error ratio: max 0.31, needs < 0.01 (20 samples)")
+    good = CheckOutcome(c, True, 0.0, 20, "error ratio: max 0, needs < 0.01 (20 samples)")
+    ready = {"1a2b3c4d5e6f": Deployment("ready", NOW - timedelta(hours=25))}
+    reason, _ = plan_staging(ready, Verification("dev", T0, NOW, (bad,)))
+    assert reason == (
+        "1.1.0 failed verification in dev: error ratio: max 0.31, needs < 0.01 (20 samples)"
+    )
+    _, bump = plan_staging(ready, Verification("dev", T0, NOW, (good,)))
+    assert bump is not None and bump.verification is not None
+    assert bump.reasons[-1] == "dev passed its 1 verify check(s)"

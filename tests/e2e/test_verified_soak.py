@@ -30,6 +30,7 @@ from devstack.azurite import Azurite
 from devstack.estate import Estate, git, new_estate, person_env
 from devstack.githttp import GitOrigin
 from devstack.github_fake import GitHubFake
+from devstack.procs import free_port
 from devstack.prometheus import Prometheus, start_prometheus
 from devstack.registry import Registry
 from tests.app.server import AppServer, run_app
@@ -92,6 +93,17 @@ def flux_reports(estate: Estate, sha: str, state: str, description: str) -> None
         timeout=30,
     )
     assert response.status_code == 201, response.text
+
+
+def operator_edits(estate: Estate, old: str, new: str, message: str) -> None:
+    """An operator changes promotion.yaml in their clone and pushes it to main."""
+    clone = estate.person_clone("operator")
+    config = clone / "environments" / "promotion.yaml"
+    text = config.read_text()
+    assert old in text
+    config.write_text(text.replace(old, new))
+    git("commit", "--quiet", "-am", message, cwd=clone, env=person_env())
+    git("push", "--quiet", "origin", "main", cwd=clone, env=person_env())
 
 
 def enable_verified_soak(estate: Estate, prometheus: Prometheus) -> None:
@@ -179,7 +191,7 @@ def soak(
 def test_staging_takes_what_dev_ran_deployed_and_healthy(
     soak: tuple[Story, Traffic, Prometheus],
 ) -> None:
-    story, traffic, _ = soak
+    story, traffic, prometheus = soak
     estate = story.estate
 
     # Tonight's pass commits 1.1.0 to dev; Flux has not reported on that commit.
@@ -246,3 +258,29 @@ def test_staging_takes_what_dev_ran_deployed_and_healthy(
     line = next(x for x in planned.stdout.splitlines() if "failed verification" in x)
     observed = float(line.split("error ratio: max ", 1)[1].split(",", 1)[0])
     assert 0.01 < observed <= 1.0, line
+
+    # 4. Faults: dev's Prometheus is unreachable. Staging fails closed and says so; the rest
+    # of the pass goes on (prod is still planned); the pass exits 1.
+    dead = f"http://127.0.0.1:{free_port()}"
+    operator_edits(estate, prometheus.url, dead, "Move dev's Prometheus")
+    planned = story.bot("plan")
+    assert planned.returncode == 1, planned.stdout + planned.stderr
+    staging_line = next(x for x in planned.stdout.splitlines() if x.startswith("staging  "))
+    assert f"failed closed: Prometheus at {dead} is unreachable" in staging_line, planned.stdout
+    assert "prod " in planned.stdout and "already runs what staging runs" in planned.stdout
+    said = planned.stdout + planned.stderr
+    assert said.count("error: dev: verify error ratio: failed closed") == 1, said
+
+    # A bad expression is a config error (exit 2) when Prometheus can tell.
+    operator_edits(estate, dead, prometheus.url, "Dev's Prometheus is back")
+    operator_edits(
+        estate,
+        'query: sum(rate(nightshift_http_requests_total{endpoint="/predict"}[5s]))',
+        'query: sum(rate(nightshift_http_requests_total{endpoint="/predict"}[5s])',
+        "A typo",
+    )
+    planned = story.bot("plan")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert "verify.checks[1] (prediction rate): Prometheus answered 400 bad_data" in (
+        planned.stderr
+    ), planned.stderr
