@@ -152,24 +152,30 @@ class _BadQuery(PrometheusError):
     """Prometheus answered 400 bad_data: the expression itself is wrong."""
 
 
+def _shown(url: str) -> str:
+    """The URL without any `user:password@`: errors and the PR body never carry secrets."""
+    return re.sub(r"^(https?://)[^/@]*@", r"\1", url)
+
+
 def _get(spec: Verify, path: str, params: dict[str, str]) -> Any:
     url = f"{spec.prometheus}{path}"
+    where = _shown(spec.prometheus)
     try:
         response = requests.get(url, params=params, timeout=spec.timeout)
     except requests.Timeout:
         raise PrometheusError(
-            f"Prometheus at {spec.prometheus} did not answer within {spec.timeout:g}s"
+            f"Prometheus at {where} did not answer within {spec.timeout:g}s"
         ) from None
     except requests.RequestException as err:
         reason = type(err).__name__
         raise PrometheusError(
-            f"Prometheus at {spec.prometheus} is unreachable ({reason})"
+            f"Prometheus at {where} is unreachable ({reason})"
         ) from None
     try:
         body = response.json()
     except ValueError:
         raise PrometheusError(
-            f"Prometheus at {spec.prometheus} answered {response.status_code} that is not JSON"
+            f"Prometheus at {where} answered {response.status_code} that is not JSON"
         ) from None
     if not isinstance(body, dict) or body.get("status") != "success":
         kind = body.get("errorType", "") if isinstance(body, dict) else ""

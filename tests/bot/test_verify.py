@@ -331,3 +331,10 @@ def test_a_failed_check_blocks_with_the_observed_value() -> None:
     _, bump = plan_staging(ready, Verification("dev", T0, NOW, (good,)))
     assert bump is not None and bump.verification is not None
     assert bump.reasons[-1] == "dev passed its 1 verify check(s)"
+
+
+def test_a_password_in_the_prometheus_url_never_shows() -> None:
+    url = f"http://reader:s3cret@127.0.0.1:{free_port()}"
+    result = verify(spec(url, check(UP)), "dev", *window())
+    assert "s3cret" not in result.outcomes[0].text and "reader" not in result.outcomes[0].text
+    assert "is unreachable" in result.outcomes[0].text
