@@ -168,9 +168,7 @@ def _get(spec: Verify, path: str, params: dict[str, str]) -> Any:
         ) from None
     except requests.RequestException as err:
         reason = type(err).__name__
-        raise PrometheusError(
-            f"Prometheus at {where} is unreachable ({reason})"
-        ) from None
+        raise PrometheusError(f"Prometheus at {where} is unreachable ({reason})") from None
     try:
         body = response.json()
     except ValueError:

@@ -267,7 +267,8 @@ def test_staging_takes_what_dev_ran_deployed_and_healthy(
     assert planned.returncode == 1, planned.stdout + planned.stderr
     staging_line = next(x for x in planned.stdout.splitlines() if x.startswith("staging  "))
     assert f"failed closed: Prometheus at {dead} is unreachable" in staging_line, planned.stdout
-    assert "prod " in planned.stdout and "already runs what staging runs" in planned.stdout
+    prod_lines = [x for x in planned.stdout.splitlines() if x.startswith("prod ")]
+    assert prod_lines and all("1.1.0 is soaking in staging" in x for x in prod_lines), prod_lines
     said = planned.stdout + planned.stderr
     assert said.count("error: dev: verify error ratio: failed closed") == 1, said
 
