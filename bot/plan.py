@@ -294,7 +294,7 @@ def _from_upstream(
         return Skip(env, artifact, text)
     verification = data.verified(upstream, since) if data.verified is not None else None
     if verification is not None and not verification.ok:
-        why = "; ".join([verification.error] if verification.error else verification.failures())
+        why = "; ".join(verification.failures())
         return Skip(env, artifact, f"{new.value} failed verification in {upstream}: {why}")
     refusal = _first_refusal(data.checks, env, artifact, current.version, new)
     if refusal:
