@@ -16,6 +16,7 @@ from bot.git import ENV_TRAILER, ChangeSet
 from bot.pins import Kustomization
 from bot.plan import Bump, Version
 from bot.prbody import ArtifactBump, CheckResult, Link, MetricChange, PromotionSummary
+from bot.verify import render_section
 
 CHANGE_TRAILER = "Nightshift-Change"
 
@@ -112,7 +113,7 @@ def summary(
         CheckResult(str(bump.artifact), True, reason)
         for bump in bumps
         for reason in bump.reasons
-        if upstream and reason.startswith(f"{upstream} has run")
+        if upstream and reason.startswith(f"{upstream} has ")
     )
     gates = (
         CheckResult(
@@ -121,8 +122,10 @@ def summary(
             gate.reason,
         ),
     )
+    verified = next((b.verification for b in bumps if b.verification is not None), None)
     return PromotionSummary(
         environment=environment,
+        verification=tuple(render_section(verified)) if verified is not None else (),
         bumps=tuple(artifacts),
         source_environment=upstream,
         soak=soak,

@@ -30,6 +30,7 @@ from bot.config_schema import (
     AuthKind,
     Bundle,
     Config,
+    DeployStatus,
     EnvironmentSpec,
     GitSettings,
     Hold,
@@ -41,6 +42,8 @@ from bot.config_schema import (
     RegistrySpec,
     RejectedVersion,
     Schedule,
+    Verify,
+    VerifyCheck,
 )
 from bot.durations import format_duration, parse_duration
 from bot.errors import ConfigError, PolicyError
@@ -63,6 +66,8 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
+COMPARISONS = ("<", "<=", ">", ">=")
+AGGREGATIONS = ("max", "min", "avg", "last")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -638,8 +643,11 @@ class _Reader:
             item,
             path,
             required=("name",),
-            optional=("source", "from", "soak", "mode", "reviewers", "labels", "path", "gates"),
-        )
+            optional=(
+                "source", "from", "soak", "mode", "reviewers", "labels", "path", "gates",
+                "deployStatus", "verify",
+            ),
+        )  # fmt: skip
         name = self.text(body["name"], f"{path}.name")
         if not _NAME.match(name):
             self.fail(
@@ -688,6 +696,67 @@ class _Reader:
                 body, "path", path, self.repo_path, PurePosixPath("environments", name)
             ),
             gates=self.env_gates(body["gates"], f"{path}.gates", models) if "gates" in body else {},
+            deploy_status=self.optional(body, "deployStatus", path, self.deploy_status, None),
+            verify=self.optional(body, "verify", path, self.verify, None),
+        )
+
+    # ---- issue 13: deployed, not committed; healthy while it soaked ----------------------
+
+    def deploy_status(self, node: yaml.Node, path: str) -> DeployStatus:
+        """`deployStatus: false` (commit-time soak), or `{kustomization: <name>}`."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL:
+            return DeployStatus(enabled=self.boolean(node, path))
+        body = self.mapping(node, path, optional=("kustomization", "enabled"))
+        return DeployStatus(
+            kustomization=self.optional(body, "kustomization", path, self.text, None),
+            enabled=self.optional(body, "enabled", path, self.boolean, True),
+        )
+
+    def verify(self, node: yaml.Node, path: str) -> Verify:
+        body = self.mapping(
+            node, path, required=("prometheus", "checks"), optional=("timeoutSeconds", "step")
+        )
+        url = self.text(body["prometheus"], f"{path}.prometheus")
+        if not re.match(r"^https?://[^/\s]+", url):
+            self.fail(body["prometheus"], f"{path}.prometheus", "an http(s) URL")
+        items = self.sequence(body["checks"], f"{path}.checks")
+        if not items:
+            self.fail(body["checks"], f"{path}.checks", "at least one check", "the list is empty")
+        checks = tuple(
+            self.verify_check(item, f"{path}.checks[{i}]") for i, item in enumerate(items)
+        )
+        names = [c.name for c in checks]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                self.fail(items[i], f"{path}.checks[{i}].name", "unique names", f"{name!r} twice")
+        step = self.optional(body, "step", path, self.duration, timedelta(minutes=1))
+        if step < timedelta(seconds=1):
+            self.fail(body["step"], f"{path}.step", "a step of at least 1s")
+        return Verify(
+            prometheus=url.rstrip("/"),
+            checks=checks,
+            timeout=self.optional(body, "timeoutSeconds", path, self.positive, 10.0),
+            step=step,
+        )
+
+    def verify_check(self, node: yaml.Node, path: str) -> VerifyCheck:
+        body = self.mapping(
+            node,
+            path,
+            required=("name", "query", "comparison", "threshold"),
+            optional=("aggregation", "minSamples"),
+        )
+        comparison = self.choice(body["comparison"], f"{path}.comparison", COMPARISONS)
+        aggregation = "max"
+        if "aggregation" in body:
+            aggregation = self.choice(body["aggregation"], f"{path}.aggregation", AGGREGATIONS)
+        return VerifyCheck(
+            name=self.text(body["name"], f"{path}.name"),
+            query=self.text(body["query"], f"{path}.query"),
+            comparison=comparison,  # type: ignore[arg-type]  # one of COMPARISONS
+            threshold=self.number(body["threshold"], f"{path}.threshold"),
+            aggregation=aggregation,  # type: ignore[arg-type]  # one of AGGREGATIONS
+            min_samples=self.optional(body, "minSamples", path, self.count, 1),
         )
 
     def repo_path(self, node: yaml.Node, path: str) -> PurePosixPath:

@@ -99,6 +99,45 @@ class ModelSpec:
     gates: ModelGates = field(default_factory=ModelGates)
 
 
+Comparison = Literal["<", "<=", ">", ">="]
+Aggregation = Literal["max", "min", "avg", "last"]
+
+
+@dataclass(frozen=True)
+class DeployStatus:
+    """Which commit statuses say this environment's cluster deployed a commit (issue 13).
+
+    Flux's notification-controller posts `kustomization/<name>/<uid prefix>` on the commit
+    it reconciled; the uid part differs per cluster, so `kustomization` names the Flux
+    Kustomization and any uid matches. `enabled` False: soak counts from the pin's commit.
+    """
+
+    kustomization: str | None = None  # None: found in clusters/<env>/ (bot.deployed)
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class VerifyCheck:
+    """One PromQL check over the soak window: aggregate(query) <comparison> threshold."""
+
+    name: str
+    query: str
+    comparison: Comparison
+    threshold: float
+    aggregation: Aggregation = "max"
+    min_samples: int = 1  # fewer points than this is "no data": a failure, never a pass
+
+
+@dataclass(frozen=True)
+class Verify:
+    """The health checks of a version while it ran in this environment (issue 13)."""
+
+    prometheus: str
+    checks: tuple[VerifyCheck, ...]
+    timeout: float = 10.0  # seconds, per HTTP request to Prometheus
+    step: timedelta = timedelta(minutes=1)  # query_range resolution
+
+
 @dataclass(frozen=True)
 class EnvironmentSpec:
     """One environment, in promotion order. Exactly one of `source`/`upstream` is set."""
@@ -111,6 +150,10 @@ class EnvironmentSpec:
     labels: tuple[str, ...] = ()
     path: PurePosixPath = field(default_factory=PurePosixPath)
     gates: Mapping[str, ModelGates] = field(default_factory=dict, hash=False)
+    # Issue 13: when a version counts as deployed here, and how its health here is checked
+    # before the next environment takes it. None: the default (clusters/), or no checks.
+    deploy_status: DeployStatus | None = None
+    verify: Verify | None = None
 
     def __post_init__(self) -> None:
         _freeze(self, "gates")

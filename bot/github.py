@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import requests
 
+from bot.deployed import CommitStatus, parse_statuses
 from bot.errors import GitHubError
 from bot.gitauth import scrub
 from bot.pr import (
@@ -188,6 +189,11 @@ class GitHubProvider:
             if isinstance(item, dict) and item.get("context") == context:
                 return str(item.get("state", "")), str(item.get("description") or "")
         return None
+
+    def commit_statuses(self, sha: str) -> list[CommitStatus]:
+        """Every status of commit `sha`, newest first, all pages (issue 13: Flux's deploys)."""
+        path = self._repo_path(f"commits/{quote(sha)}/statuses")
+        return parse_statuses(self._pages(path, {}))
 
     def set_status(self, sha: str, context: str, state: str, description: str) -> None:
         payload = {"state": state, "context": context, "description": description}

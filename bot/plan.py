@@ -20,7 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from bot.durations import format_duration
+
+if TYPE_CHECKING:
+    from bot.deployed import Deployment
+    from bot.verify import Verification
 
 ArtifactKind = Literal["image", "model"]
 
@@ -109,6 +115,8 @@ class Bump:
     old: Version | None
     new: Version
     reasons: tuple[str, ...]
+    # Issue 13: the upstream's health checks over the window it ran `new` (PR body).
+    verification: Verification | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,9 @@ class EnvironmentPlan:
 Ranking = Callable[[Artifact, str, str], bool]
 # A check returns a reason to refuse `new` for this environment, or None (e.g. model gates).
 Check = Callable[[str, Artifact, Version | None, Version], str | None]
+# verified(upstream, since): the upstream's `verify:` checks over [since, now], or None when
+# it has none (issue 13). The caller does the querying; the planner only reads the verdict.
+Verified = Callable[[str, datetime], "Verification | None"]
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,10 @@ class PlanInput:
     # (artifact, version) → why it was rejected (promotion.yaml `rejected[].reason`), so a
     # skip and the PR it closes name the rejection, not only the version.
     why_rejected: Mapping[tuple[Artifact, str], str] = field(default_factory=dict)
+    # Issue 13: environment → pin commit → what its cluster did with it, for environments
+    # whose deploys are read from commit statuses; soak there counts from the deploy.
+    deployments: Mapping[str, Mapping[str, Deployment]] = field(default_factory=dict)
+    verified: Verified | None = None
 
 
 def _rejected_text(data: PlanInput, artifact: Artifact, version: str) -> str:
@@ -259,27 +274,68 @@ def _from_upstream(
         return Skip(
             env, artifact, f"{_rejected_text(data, artifact, new.value)} here", refusal="rejected"
         )
-    if source.since is None:
+    since = source.since
+    deploys = data.deployments.get(upstream)
+    if deploys is not None:
+        deployed = _deployed_since(upstream, new, source, deploys)
+        if isinstance(deployed, str):
+            return Skip(env, artifact, deployed)
+        since = deployed
+    if since is None:
         return Skip(env, artifact, f"cannot tell how long {new.value} has run in {upstream}")
-    soaked = data.now - source.since
+    soaked = data.now - since
     if soaked < stage.soak:
-        return Skip(
-            env,
-            artifact,
-            f"{new.value} is soaking in {upstream}: {_human(soaked)} of {_human(stage.soak)}",
+        text = (
+            f"{new.value} deployed to {upstream} {format_duration(soaked)} ago,"
+            f" soak {format_duration(stage.soak)}"
+            if deploys is not None
+            else f"{new.value} is soaking in {upstream}: {_human(soaked)} of {_human(stage.soak)}"
         )
+        return Skip(env, artifact, text)
+    verification = data.verified(upstream, since) if data.verified is not None else None
+    if verification is not None and not verification.ok:
+        why = "; ".join(verification.failures())
+        return Skip(env, artifact, f"{new.value} failed verification in {upstream}: {why}")
     refusal = _first_refusal(data.checks, env, artifact, current.version, new)
     if refusal:
         return Skip(env, artifact, f"{new.value}: {refusal}")
-    return Bump(
-        env,
-        artifact,
-        current.version,
-        new,
-        # The soak *requirement*, not the elapsed time: the reason feeds the PR body, which
-        # must render the same on a re-run minutes later so the PR is not touched.
-        (f"{upstream} has run {new.value} for at least its soak time ({_human(stage.soak)})",),
-    )
+    reasons = _soaked_reasons(stage, new, deployed=deploys is not None, verified=verification)
+    return Bump(env, artifact, current.version, new, reasons, verification)
+
+
+def _soaked_reasons(
+    stage: Stage, new: Version, *, deployed: bool, verified: Verification | None
+) -> tuple[str, ...]:
+    """The soak *requirement*, not the elapsed time: the reasons feed the PR body, which
+    must render the same on a re-run minutes later so the PR is not touched."""
+    upstream = stage.upstream
+    if deployed:
+        soak = format_duration(stage.soak)
+        reasons = [f"{upstream} has run {new.value}, deployed, for at least its soak time ({soak})"]
+    else:
+        soak = _human(stage.soak)
+        reasons = [f"{upstream} has run {new.value} for at least its soak time ({soak})"]
+    if verified is not None:
+        reasons.append(f"{upstream} passed its {len(verified.outcomes)} verify check(s)")
+    return tuple(reasons)
+
+
+def _deployed_since(
+    upstream: str, new: Version, source: Running, deploys: Mapping[str, Deployment]
+) -> datetime | str:
+    """When `upstream`'s cluster first reported its pin commit Ready, or why it did not."""
+    commit = source.commit or ""
+    deployment = deploys.get(commit)
+    short = commit[:7] or "its pin commit"
+    if deployment is None or deployment.state == "unreported":
+        return f"{upstream} never reported Ready for {short} ({new.value})"
+    if deployment.state == "failed":
+        return (
+            f"{upstream}'s last reconcile failed: {deployment.description} ({short}, {new.value})"
+        )
+    if deployment.state == "unknown" or deployment.since is None:
+        return f"cannot tell whether {upstream} deployed {short}: {deployment.description}"
+    return deployment.since
 
 
 def _first_refusal(

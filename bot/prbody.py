@@ -75,6 +75,8 @@ class PromotionSummary:
     manifest_diff: str = ""
     # What stays, and why: holds, rejections and waits of the environment's other artifacts.
     held: tuple[str, ...] = ()
+    # Issue 13: the upstream's verify checks and charts, already Markdown (bot.verify).
+    verification: tuple[str, ...] = ()
 
 
 def compare_url(repo_url: str, old_revision: str, new_revision: str) -> str:
@@ -144,6 +146,8 @@ def _head(summary: PromotionSummary) -> str:
                 mark = "✅" if check.passed else "❌"
                 detail = f": {check.detail}" if check.detail else ""
                 out.append(f"- {mark} {check.name}{detail}")
+        if title == "Soak":
+            out += summary.verification
     out.append("")
     return "\n".join(out)
 

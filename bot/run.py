@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -27,7 +27,8 @@ from bot.budget import Budgets, Deadlines
 from bot.candidate import Candidate
 from bot.changes import changeset, edit_for
 from bot.config import load_config
-from bot.config_schema import Config, GitSettings
+from bot.config_schema import Config, EnvironmentSpec, GitSettings
+from bot.deployed import Deployment, default_kustomization, deployments
 from bot.discover import Discoverer
 from bot.errors import BotError, ConfigError, GitError
 from bot.gate import gate_environment
@@ -39,6 +40,7 @@ from bot.pr import PullRequestProvider
 from bot.ranking import newer_by_policy
 from bot.report import EnvironmentReport, PassReport
 from bot.state import EnvironmentState, IsNewer, read_states
+from bot.verify import PrometheusError, Verification, check_query, verify
 from bot.violations import find_violations
 from bot.write import (
     Prepared,
@@ -139,6 +141,7 @@ def run_pass(
         config = load_config(view.root / CONFIG_PATH)
         _check_environments(config, options.environments)
         deadlines.budgets = config.budgets  # the fetched config's, from here on
+        _check_queries(config)
         timings["checkout"] = time.perf_counter() - started
         discoverer = discoverer or Discoverer(config, deadlines=deadlines)
         try:
@@ -286,6 +289,8 @@ def _plan(ctx: Pass, states: dict[str, EnvironmentState]) -> list[EnvironmentPla
         rejected=rejected,
         bundles=[(Artifact("image", b.image), Artifact("model", b.model)) for b in config.bundles],
         checks=[model_gates_check(config, ctx.catalog)],
+        deployments=_deployments(ctx, states),
+        verified=_verifier(ctx),
         why_rejected={
             (Artifact(kinds[r.artifact], r.artifact), r.version): r.reason  # type: ignore[arg-type]
             for r in config.rejected
@@ -293,6 +298,92 @@ def _plan(ctx: Pass, states: dict[str, EnvironmentState]) -> list[EnvironmentPla
         },
     )
     return plan(data)
+
+
+# ---- issue 13: deployed, not committed; healthy while it soaked ------------------------
+
+
+def _check_queries(config: Config) -> None:
+    """A bad PromQL expression is a bad config (exit 2) when Prometheus can say so; when it
+    cannot be asked now, the checks fail closed later in the pass and say why there."""
+    for env in config.environments:
+        if env.verify is None:
+            continue
+        for i, check in enumerate(env.verify.checks):
+            try:
+                problem = check_query(env.verify, check.query)
+            except PrometheusError as err:
+                log.warning("%s: cannot check verify queries now: %s", env.name, err)
+                break
+            if problem:
+                raise ConfigError(
+                    f"{config.path}: environments[{env.name}].verify.checks[{i}]"
+                    f" ({check.name}): {problem}"
+                )
+
+
+def _watched(config: Config) -> list[EnvironmentSpec]:
+    """Environments another one takes from: only their deploys and health matter."""
+    upstreams = {e.upstream for e in config.environments}
+    return [e for e in config.environments if e.name in upstreams]
+
+
+def _deployments(
+    ctx: Pass, states: dict[str, EnvironmentState]
+) -> dict[str, dict[str, Deployment]]:
+    """environment → pin commit → deploy, for upstreams whose cluster posts statuses."""
+    out: dict[str, dict[str, Deployment]] = {}
+    source = None
+    for env in _watched(ctx.config):
+        spec = env.deploy_status
+        if spec is not None and not spec.enabled:
+            continue
+        folder = env.path if env.path.parts else PurePosixPath("environments", env.name)
+        # Unset: on only when clusters/<env>/ posts statuses. Set: on, by the name it gives,
+        # or the one clusters/ has, or the repository's convention nightshift-<env>.
+        name = spec.kustomization if spec else None
+        name = name or default_kustomization(ctx.view.root, env.name, folder)
+        if name is None and spec is not None:
+            name = f"nightshift-{env.name}"
+        if name is None:
+            continue  # no cluster of this environment posts statuses: commit-time soak
+        commits = [r.commit for r in states[env.name].running.values() if r.commit]
+        if source is None:
+            try:
+                source = github_provider(ctx.config)
+            except ConfigError as err:
+                ctx.errors.append(f"{env.name}: cannot read deploy statuses: {err}")
+                out[env.name] = {c: Deployment("unknown", description=str(err)) for c in commits}
+                continue
+        found = deployments(source, name, commits)  # type: ignore[arg-type]
+        for commit, deployment in found.items():
+            line = f"{env.name}: cannot read the deploy of {commit[:7]}: {deployment.description}"
+            if deployment.state == "unknown" and line not in ctx.errors:
+                ctx.errors.append(line)
+        out[env.name] = found
+    return out
+
+
+def _verifier(ctx: Pass) -> Callable[[str, datetime], Verification | None]:
+    """`verified(upstream, since)` for the planner: each window is queried once per pass,
+    and a Prometheus fault is one error line of the pass (it then exits 1)."""
+    specs = {e.name: e.verify for e in ctx.config.environments if e.verify is not None}
+    cache: dict[tuple[str, datetime], Verification] = {}
+
+    def verified(env: str, since: datetime) -> Verification | None:
+        spec = specs.get(env)
+        if spec is None:
+            return None
+        if (env, since) not in cache:
+            result = verify(spec, env, since, ctx.now)
+            cache[env, since] = result
+            for outcome in result.outcomes:
+                line = f"{env}: verify {outcome.text}"
+                if outcome.fault and line not in ctx.errors:
+                    ctx.errors.append(line)
+        return cache[env, since]
+
+    return verified
 
 
 def _prepare_all(ctx: Pass, timings: dict[str, float] | None = None) -> list[Prepared]:

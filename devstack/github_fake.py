@@ -740,12 +740,32 @@ class Api:
         self.state.reviews.setdefault((f"{owner}/{repo}", number), []).append(review)
         return review
 
-    def list_statuses(self, owner: str, repo: str, ref: str) -> list[Json]:
+    def list_statuses(
+        self, owner: str, repo: str, ref: str, query: dict[str, list[str]] | None = None
+    ) -> tuple[list[Json], dict[str, str]]:
+        """Newest first, paginated as GitHub does: `per_page` (max 100, default 30), `page`,
+        and a `Link` header with rel="next" and rel="last" while pages remain."""
         bare = self.bare(owner, repo)
         full = _tip(bare, ref) or _resolve(bare, ref)
         if full is None:
             raise ApiError(404, "Not Found")
-        return list(self.state.statuses.get((f"{owner}/{repo}", full), []))
+        statuses = list(self.state.statuses.get((f"{owner}/{repo}", full), []))
+        arg = {k: v[-1] for k, v in (query or {}).items() if k in ("per_page", "page")}
+        try:
+            per_page = min(max(int(arg.get("per_page", "30")), 1), 100)
+            page = max(int(arg.get("page", "1")), 1)
+        except ValueError:
+            raise ApiError(422, "Invalid per_page or page") from None
+        last = max((len(statuses) + per_page - 1) // per_page, 1)
+        headers: dict[str, str] = {}
+        if page < last:
+            base = f"{self.state.api_url}/repos/{owner}/{repo}/commits/{ref}/statuses"
+
+            def link(n: int) -> str:
+                return f"{base}?per_page={per_page}&page={n}"
+
+            headers["Link"] = f'<{link(page + 1)}>; rel="next", <{link(last)}>; rel="last"'
+        return statuses[(page - 1) * per_page : page * per_page], headers
 
 
 def _resolve(bare: Path, rev: str) -> str | None:
@@ -893,7 +913,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Api, Call], Reply]]] = [
     (
         "GET",
         re.compile(rf"{_REPO}/commits/([0-9A-Za-z_.-]+)/statuses$"),
-        lambda api, c: (200, api.list_statuses(c.owner, c.repo, c.ref), {}),
+        lambda api, c: (200, *api.list_statuses(c.owner, c.repo, c.ref, c.query)),
     ),
 ]
 
