@@ -34,6 +34,7 @@ from devstack.procs import free_port
 from devstack.prometheus import Prometheus, start_prometheus
 from devstack.registry import Registry
 from tests.app.server import AppServer, run_app
+from tests.bot.test_prbody import mermaid_blocks, parse_mermaid
 from tests.e2e.test_story import STAGING_BRANCH, Story, merge
 
 pytestmark = pytest.mark.slow
@@ -231,7 +232,11 @@ def test_staging_takes_what_dev_ran_deployed_and_healthy(
     assert "max 0 " in error_row and error_row.endswith("| ✅ |"), error_row
     rate_row = next(line for line in body.splitlines() if line.startswith("| prediction rate |"))
     assert rate_row.endswith("| ✅ |"), rate_row
-    assert body.count("```mermaid\nxychart-beta") == 2, body
+    # One chart per verify check (beside the model metrics chart), each a valid xychart.
+    charts = mermaid_blocks(body)
+    for check in ("error ratio", "prediction rate"):
+        assert sum(f'title "{check}"' in chart for chart in charts) == 1, body
+    assert parse_mermaid(charts) == [{"type": "xychart"}] * len(charts)
     merge(estate, pr["number"])
     assert story.pins("staging")["tag"] == "1.1.0"
 
