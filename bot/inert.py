@@ -40,10 +40,11 @@ _ISSUE_REF = re.compile(r"(#|\bGH-)(?=[0-9])", re.IGNORECASE)
 # What GitHub turns into links without any markup.
 _AUTOLINK = re.compile(r"(://|\bwww\.)", re.IGNORECASE)
 # ASCII punctuation with a meaning inside a line in CommonMark, GFM or GitHub's renderer
-# (`$` starts math); escaping ASCII punctuation with a backslash is always allowed.
-_MARKDOWN = re.compile(r"([\\`*_\[\]()#!|~$])")
+# (`$` starts math); escaping ASCII punctuation with a backslash is always allowed. An `_`
+# between two letters or digits can neither open nor close emphasis, so `latency_ms` stays.
+_MARKDOWN = re.compile(r"([\\`*\[\]()#!|~$]|(?<![^\W_])_|_(?![^\W_]))")
 # What only means something at the start of a line or list item: `- `, `+ `, `1. `, `> `.
-_LEADING = re.compile(r"^([-+=]|[0-9]{1,9}(?=[.)]))")
+_LEADING = re.compile(r"^([-+=]|[0-9]{1,9}(?=[.)](?:\s|$)))")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _URL_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
