@@ -125,7 +125,8 @@ def link_url(value: object) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not _URL_HOST.match(parts.netloc):
         return None
-    return f"{parts.scheme}://{parts.netloc}{quote(parts.path, safe='/-._~')}"
+    # '%' stays: a path we built is already percent-encoded, and must not be encoded twice.
+    return f"{parts.scheme}://{parts.netloc}{quote(parts.path, safe='/-._~%')}"
 
 
 def url_segment(value: object) -> str:
