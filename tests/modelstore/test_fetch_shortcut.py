@@ -7,11 +7,15 @@ the file first); these tests pin that down: same size, different bytes is never 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
+from modelstore.errors import IntegrityError
+from modelstore.fetch import _VerifyingFile
 from tests.modelstore.conftest import Models, StoreTarget
+from tests.modelstore.test_fetch_sink import DATA, RANGES, _card
 
 
 def flipped(data: bytes, at: int) -> bytes:
@@ -73,3 +77,64 @@ def test_a_card_in_dest_for_another_pin_is_not_a_verified_copy(
 
     assert result.downloaded and result.card.version == "1.1.0"
     assert (dest / "model.onnx").read_bytes() == models.forest.data
+
+
+# ---- survivors of scripts/mutation in the verifying download ------------------------------
+
+
+def test_a_download_that_stops_short_says_so_and_names_the_version(tmp_path: Path) -> None:
+    """No gap, just fewer bytes than the card's: the sink refuses it with that reason (not
+    only a hash mismatch), and the one-line errors name the model version."""
+
+    with (
+        (tmp_path / "f").open("x+b") as out,
+        _VerifyingFile(out.fileno(), _card(len(DATA)), None) as sink,
+    ):
+        sink.begin(len(DATA))
+        for offset, data in RANGES[:3]:
+            sink.write_at(offset, data)
+        with pytest.raises(IntegrityError) as caught:
+            sink.sha256()
+    assert str(caught.value) == (
+        "m 1: the download ended after 196608 of 1000003 bytes; refusing it"
+    )
+
+
+def test_a_sha256_mismatch_names_the_version_and_both_short_hashes(
+    target: StoreTarget, models: Models, tmp_path: Path
+) -> None:
+
+    store = target.open()
+    store.publish(models.logistic.path, name="iris", version="1.0.0", metrics={})
+    key = "iris/1.0.0/model.onnx"
+    data = target.raw.read(key)
+    changed = flipped(data, len(data) // 2)
+    target.raw.write(key, changed)
+
+    with pytest.raises(IntegrityError) as caught:
+        store.fetch("iris", "1.0.0", models.logistic.sha256, tmp_path / "dest")
+
+    got = hashlib.sha256(changed).hexdigest()
+    assert str(caught.value) == (
+        f"iris 1.0.0: sha256 mismatch, expected {models.logistic.sha256[:12]}… got {got[:12]}…"
+        " (the stored artifact was altered or corrupted); refusing it"
+    )
+
+
+def test_fetch_reports_progress_up_to_the_whole_size(
+    target: StoreTarget, models: Models, tmp_path: Path
+) -> None:
+    store = target.open()
+    store.publish(models.logistic.path, name="iris", version="1.0.0", metrics={})
+    seen: list[tuple[int, int]] = []
+
+    store.fetch(
+        "iris",
+        "1.0.0",
+        models.logistic.sha256,
+        tmp_path / "d",
+        progress=lambda d, t: seen.append((d, t)),
+    )
+
+    size = len(models.logistic.data)
+    assert seen and seen[-1] == (size, size)
