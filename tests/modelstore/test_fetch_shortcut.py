@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from modelstore.errors import IntegrityError
+from modelstore.errors import IntegrityError, UsageError
 from modelstore.fetch import _VerifyingFile
 from tests.modelstore.conftest import Models, StoreTarget
 from tests.modelstore.test_fetch_sink import DATA, RANGES, _card
@@ -138,3 +138,40 @@ def test_fetch_reports_progress_up_to_the_whole_size(
 
     size = len(models.logistic.data)
     assert seen and seen[-1] == (size, size)
+
+
+def test_the_no_op_returns_the_path_and_says_nothing_was_downloaded(
+    target: StoreTarget, models: Models, tmp_path: Path
+) -> None:
+    store = target.open()
+    store.publish(models.logistic.path, name="iris", version="1.0.0", metrics={})
+    dest = tmp_path / "dest"
+    store.fetch("iris", "1.0.0", models.logistic.sha256, dest)
+
+    again = store.fetch_verified("iris", "1.0.0", models.logistic.sha256, dest)
+
+    assert again.downloaded is False
+    assert again.path == dest / "model.onnx"
+
+
+def test_usage_errors_and_a_wrong_pin_say_what_is_wrong_in_one_line(
+    target: StoreTarget, models: Models, tmp_path: Path
+) -> None:
+    store = target.open()
+    card = store.publish(models.logistic.path, name="iris", version="1.0.0", metrics={})
+    with pytest.raises(UsageError) as bad_pin:
+        store.fetch("iris", "1.0.0", "abc", tmp_path / "d")
+    assert str(bad_pin.value) == "the pinned sha256 'abc' is not 64 hex digits"
+
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(UsageError) as bad_dest:
+        store.fetch("iris", "1.0.0", card.sha256, tmp_path / "file" / "d")
+    assert str(bad_dest.value).startswith(f"cannot create {tmp_path / 'file' / 'd'}: ")
+
+    wrong = "f" * 64
+    with pytest.raises(IntegrityError) as mismatch:
+        store.fetch("iris", "1.0.0", wrong, tmp_path / "d")
+    assert str(mismatch.value) == (
+        f"iris 1.0.0: the pinned sha256 {wrong[:12]}… does not match the published card's"
+        f" {card.sha256[:12]}… (wrong pin, or the store was altered)"
+    )
