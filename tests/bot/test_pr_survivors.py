@@ -46,3 +46,15 @@ def test_team_reviewers_are_requested_when_the_pr_is_created(forge: github.Forge
     assert [user["login"] for user in pr["requested_reviewers"]] == ["alice"]
     assert [team["slug"] for team in pr["requested_teams"]] == ["platform"]
     assert outcome.pull_request.url == pr["html_url"]
+
+
+def test_a_missing_label_alone_is_an_update(forge: github.Forge) -> None:
+    forge.push_branch("prod", "1.1.0")
+    provider = forge.provider()
+    assert open_or_update(provider, forge.spec("prod", labels=("promotion",))).action == "created"
+
+    again = open_or_update(provider, forge.spec("prod", labels=("promotion", "prod")))
+
+    assert again.action == "updated"
+    [pr] = forge.fake.pulls(forge.repository)
+    assert [label["name"] for label in pr["labels"]] == ["promotion", "prod"]
