@@ -58,3 +58,13 @@ def test_a_missing_label_alone_is_an_update(forge: github.Forge) -> None:
     assert again.action == "updated"
     [pr] = forge.fake.pulls(forge.repository)
     assert [label["name"] for label in pr["labels"]] == ["promotion", "prod"]
+
+
+def test_a_new_body_alone_is_an_update(forge: github.Forge) -> None:
+    forge.push_branch("prod", "1.1.0")
+    provider = forge.provider()
+    assert open_or_update(provider, forge.spec("prod", body="old")).action == "created"
+
+    again = open_or_update(provider, forge.spec("prod", body="new"))
+
+    assert again.action == "updated" and again.pull_request.body == "new"
