@@ -15,9 +15,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import load_config
+from bot.config_schema import Config
+from bot.errors import ConfigError
 from bot.git import ChangeSet, open_checkout
 from bot.plan import Artifact, Bump, EnvironmentPlan, Skip, Version
-from bot.pr import branch_for
+from bot.pr import PullRequestProvider, branch_for
 from bot.run import CONFIG_PATH, PassOptions, github_provider, run_pass
 from bot.state import EnvironmentState
 from bot.write import Prepared, Target, write
@@ -81,6 +83,7 @@ def test_open_prs_are_kept_or_closed_by_what_their_environment_needs(
 
     [env] = report.environments
     assert env.outcome == outcome, env
+    assert env.plan.environment == "staging"
     if case == "empty-push":
         assert env.detail == "no difference from main", env
     open_prs = estate.forge.pulls(estate.repository, state="open")
@@ -88,3 +91,32 @@ def test_open_prs_are_kept_or_closed_by_what_their_environment_needs(
     if not stays_open:
         [closed] = estate.forge.pulls(estate.repository, state="closed")
         assert closed["head"]["ref"] == branch_for("staging")
+
+
+def test_without_a_github_provider_the_pr_change_fails_with_the_reason(estate: Estate) -> None:
+    open_staging_pr(estate)
+    repo = estate.workdir / "bot"
+    main_file = estate.origin_file(f"{STAGING}/kustomization.yaml").encode() + b"\n"
+    changed = ChangeSet(
+        files={f"{STAGING}/kustomization.yaml": main_file + b"# moved\n"}, subject="staging: x"
+    )
+    state = EnvironmentState("staging", STAGING, None)
+    env_plan = EnvironmentPlan("staging", (bump(),), ())
+
+    def no_token(_config: Config) -> PullRequestProvider:
+        raise ConfigError("no GitHub token: set $NIGHTSHIFT_GITHUB_TOKEN")
+
+    with open_checkout(repo, estate.clone_url, branch="main") as checkout:
+        checkout.fetch()
+        config = load_config(repo / CONFIG_PATH)
+        report = write(
+            Target(config, checkout, replan=list),
+            [Prepared(state, env_plan, change=changed)],
+            no_token,
+        )
+
+    [env] = report.environments
+    assert (env.plan.environment, env.outcome) == ("staging", "failed")
+    assert env.detail == "no GitHub token: set $NIGHTSHIFT_GITHUB_TOKEN"
+    [pr] = estate.forge.pulls(estate.repository, state="open")  # nothing was closed
+    assert pr["head"]["ref"] == branch_for("staging")
