@@ -1,7 +1,9 @@
 """From planned bumps to what gets written: file edits, commit messages and PR summaries.
 
 One `Bump` value feeds all three, so the kustomization diff, the commit message, the PR
-body, `plan` and the JSON report always tell the same story.
+body, `plan` and the JSON report always tell the same story. Versions and reasons come
+from outside (tags, cards, labels): commit messages take them through `inert.plain`
+(one line, capped, no mentions), and links are built only from a plain http(s) URL.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 
+from bot import inert
 from bot.edit import Change, EditResult, apply_changes, bump_image, bump_model
 from bot.errors import ManifestError
 from bot.gate import GateResult
@@ -44,7 +47,7 @@ def _short(version: Version | None) -> str:
 
 
 def describe(bump: Bump) -> str:
-    return f"{bump.artifact} {_short(bump.old)} → {bump.new.value}"
+    return inert.plain(f"{bump.artifact} {_short(bump.old)} → {bump.new.value}")
 
 
 def changeset(environment: str, path: str, bumps: Sequence[Bump], edit: EditResult) -> ChangeSet:
@@ -53,7 +56,9 @@ def changeset(environment: str, path: str, bumps: Sequence[Bump], edit: EditResu
     if len(subject) > 100:
         subject = f"{environment}: promote {len(bumps)} artifacts"
     body = "\n".join(
-        f"- {describe(b)}\n" + "".join(f"  - {reason}\n" for reason in b.reasons) for b in bumps
+        f"- {describe(b)}\n"
+        + "".join(f"  - {inert.plain(reason, inert.REASON_LIMIT)}\n" for reason in b.reasons)
+        for b in bumps
     )
     moves = [f"{b.artifact.kind} {b.artifact.name} {_short(b.old)} -> {b.new.value}" for b in bumps]
     trailers = ((ENV_TRAILER, environment), *((CHANGE_TRAILER, move) for move in moves))
@@ -79,13 +84,16 @@ def summary(
     for bump in bumps:
         links: list[Link] = []
         old_rev = bump.old.revision if bump.old else None
+        new_rev = bump.new.revision
         repo = bump.new.source or source_url
-        if repo and old_rev and bump.new.revision and old_rev != bump.new.revision:
-            base = repo.removesuffix(".git").rstrip("/")
-            links.append(Link("compare", f"{base}/compare/{old_rev}...{bump.new.revision}"))
-        elif repo and bump.new.revision:
-            base = repo.removesuffix(".git").rstrip("/")
-            links.append(Link("revision", f"{base}/commit/{bump.new.revision}"))
+        # The source label is whatever the image's pusher wrote: only a plain http(s) URL
+        # becomes a link, and revisions are percent-encoded into one path segment each.
+        base = inert.link_url(repo.removesuffix(".git").rstrip("/")) if repo else None
+        if base and old_rev and new_rev and old_rev != new_rev:
+            compare = f"{inert.url_segment(old_rev)}...{inert.url_segment(new_rev)}"
+            links.append(Link("compare", f"{base}/compare/{compare}"))
+        elif base and new_rev:
+            links.append(Link("revision", f"{base}/commit/{inert.url_segment(new_rev)}"))
         metrics: list[MetricChange] = []
         if bump.artifact.kind == "model":
             old_metrics = bump.old.metrics if bump.old else {}

@@ -817,8 +817,8 @@ class _Reader:
         body = self.mapping(node, "git", optional=("url", "branch", "author"))
         default = GitSettings()
         url = self.text(body["url"], "git.url") if "url" in body else None
-        if url is not None and re.match(r"^[a-z+]+://[^/@]*:[^/@]*@", url):
-            self.fail(body["url"], "git.url", "a URL without credentials", "it has a password")
+        if url is not None and (why := _credentials_in(url)):
+            self.fail(body["url"], "git.url", "a URL without credentials", why)
         author = (
             self.mapping(body["author"], "git.author", required=("name", "email"))
             if "author" in body
@@ -953,3 +953,19 @@ def _describe(node: yaml.Node) -> str:
     if node.tag == _NULL:
         return "nothing"
     return repr(node.value)
+
+
+def _credentials_in(url: str) -> str | None:
+    """Why `url` carries credentials, or None. promotion.yaml is committed: a secret in it
+    is leaked. A password is refused in any URL; over http(s) a user name alone is too
+    (`https://TOKEN@github.com/...` is how tokens are passed), while `ssh://git@host` is
+    the usual, secret-free form. Schemes compare case-insensitively (`HTTPS://`)."""
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)@", url)
+    if match is None:
+        return None
+    scheme, userinfo = match[1].lower(), match[2]
+    if ":" in userinfo:
+        return "it has a password"
+    if scheme.split("+")[-1] in ("http", "https"):
+        return "it has a user name, which over http(s) is a token"
+    return None

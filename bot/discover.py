@@ -28,14 +28,16 @@ from bot.policies import ModelGates
 from bot.registries import RegistryClient, TagListing, open_registry
 
 if TYPE_CHECKING:
-    from modelstore.card import ModelCard
+    from modelstore.catalog import Listed
 
 RepoKey = tuple[str, str]  # (registry name, repository)
 ModelKey = tuple[str | None, str]  # (store URL, model name)
 
 
 class ModelLister(Protocol):
-    def list(self, name: str) -> list[ModelCard]: ...
+    def versions(self, name: str) -> list[Listed]: ...
+
+    def verify_stored(self, name: str, version: str, sha256: str) -> None: ...
 
 
 def _open_store(url: str | None) -> ModelLister:
@@ -49,7 +51,7 @@ class Discovery:
     """One pass's listings, shared by every environment. Errors are values, per artifact."""
 
     listings: dict[RepoKey, TagListing | BotError] = field(default_factory=dict)
-    models: dict[ModelKey, list[ModelCard] | BotError] = field(default_factory=dict)
+    models: dict[ModelKey, list[Listed] | BotError] = field(default_factory=dict)
     # Decisions are pure: environments asking the same question in a pass share the answer.
     decisions: dict[tuple[object, ...], Decision] = field(default_factory=dict, repr=False)
 
@@ -75,6 +77,7 @@ class Discoverer:
         self.max_workers = max_workers
         self._configs: dict[tuple[str, str, str], Candidate | BotError] = {}
         self._config_reads: dict[str, set[str]] = {}  # image → tags whose config it needed
+        self._verified: dict[tuple[str, str, str], str | None] = {}  # → problem, or None
         self._lock = threading.Lock()
 
     def registry(self, name: str) -> RegistryClient:
@@ -139,14 +142,14 @@ class Discoverer:
                 f"registry {registry}: listing {repository} failed: {type(err).__name__}: {err}"
             )
 
-    def _list_model(self, key: ModelKey) -> list[ModelCard] | BotError:
+    def _list_model(self, key: ModelKey) -> list[Listed] | BotError:
         store, name = key
         try:
             return self.deadlines.call(
                 "model store",
                 store or "$MODEL_STORE",
                 f"listing {name}",
-                lambda: list(self._open_store(store).list(name)),
+                lambda: list(self._open_store(store).versions(name)),
             )
         except BotError as err:
             return err
@@ -167,13 +170,61 @@ class Discoverer:
         return [Candidate(image, t.name, t.digest, t.updated or t.created) for t in listing.tags]
 
     def model_candidates(self, discovery: Discovery, model: str) -> list[Candidate]:
+        """Every listed version; one that must not be used comes without its card."""
+        candidates = []
+        for item in self._model_listing(discovery, model):
+            card = item.card if item.problem is None else None
+            if card is None:
+                candidates.append(Candidate(model, item.version))
+            else:
+                candidates.append(
+                    Candidate(model, item.version, card.sha256, card.created, card=card)
+                )
+        return candidates
+
+    def model_problems(self, discovery: Discovery, model: str) -> dict[str, str]:
+        """Versions whose stored bytes or card cannot be trusted, with why (this pass)."""
+        problems = {
+            item.version: item.problem
+            for item in self._model_listing(discovery, model)
+            if item.problem is not None
+        }
         spec = self.config.models[model]
-        cards = discovery.models.get((spec.store, model))
-        if cards is None:
+        with self._lock:
+            for (store, name, version), problem in self._verified.items():
+                if (store, name) == (spec.store or "", model) and problem is not None:
+                    problems.setdefault(version, problem)
+        return problems
+
+    def _model_listing(self, discovery: Discovery, model: str) -> list[Listed]:
+        spec = self.config.models[model]
+        listed = discovery.models.get((spec.store, model))
+        if listed is None:
             raise DiscoveryError(f"model {model} was not listed in this pass")
-        if isinstance(cards, BotError):
-            raise cards
-        return [Candidate(model, c.version, c.sha256, c.created, card=c) for c in cards]
+        if isinstance(listed, BotError):
+            raise listed
+        return listed
+
+    def verify_model(self, model: str, version: str, sha256: str) -> str | None:
+        """Why the stored bytes of `model` `version` are not its card's, or None if they are.
+
+        This downloads and hashes the whole artifact, so the caller asks only for a version
+        about to be pinned for the first time, and the answer is kept for the pass. A store
+        that cannot be read fails closed: an unverified version is not pinned.
+        """
+        spec = self.config.models[model]
+        key = (spec.store or "", model, version)
+        with self._lock:
+            if key in self._verified:
+                return self._verified[key]
+        try:
+            self._open_store(spec.store).verify_stored(model, version, sha256)
+            problem = None
+        except Exception as err:  # modelstore's one-line errors; kept per version
+            problem = f"its stored bytes failed verification: {err}"
+        with self._lock:
+            self._verified[key] = problem
+        return problem
 
     def image_details(self, discovery: Discovery, image: str, tag: str) -> Candidate:
         """A tag with its config read: build time, labels (serving APIs, revision)."""
@@ -302,6 +353,10 @@ class Discoverer:
             now=now,
             current=current,
             extra_gates=extra,
-            excluded={**self.config.rejected_versions(model), **(excluded or {})},
+            excluded={
+                **self.model_problems(discovery, model),
+                **self.config.rejected_versions(model),
+                **(excluded or {}),
+            },
             image_apis=image_apis,
         )

@@ -96,6 +96,8 @@ class Catalog:
             return None
         if name in self._card_errors:
             return self._card_errors[name]
+        if problem := self.model_problem(name, version):
+            return problem
         return f"model {name} {version} has no card in its store"
 
     def build_time(self, artifact: Artifact, version: str) -> datetime | None:
@@ -122,11 +124,24 @@ class Catalog:
         except BotError:
             return None
 
+    def model_problem(self, name: str, version: str) -> str | None:
+        """Why `name` `version` must not be pinned (its card or stored bytes), or None."""
+        self.model_versions(name)
+        if name in self._card_errors:
+            return None  # the listing failed; card_error says so
+        return self.discoverer.model_problems(self.discovery, name).get(version)
+
+    def first_pin_problem(self, name: str, candidate: Candidate) -> str | None:
+        """Hash the stored bytes of a version about to be pinned for the first time."""
+        if candidate.card is None:
+            return self.model_problem(name, candidate.version) or "its model card is missing"
+        return self.discoverer.verify_model(name, candidate.version, candidate.card.sha256)
+
     def enrich(self, artifact: Artifact, version: Version) -> Version:
         """Fill in what the pin does not say: metrics and API for models, labels for images."""
         if artifact.kind == "model":
             known = self.model_versions(artifact.name).get(version.value)
-            if known is None:
+            if known is None or known.card is None:
                 return version
             full = version_of(known)
             return replace(full, digest=version.digest or full.digest)
@@ -154,7 +169,7 @@ def offer_from(decision: Decision, artifact: Artifact, is_newer: IsNewer) -> Off
         shown.append(f"and {len(passed_over) - len(shown)} more")
     note = decision.reason + (" — passed over " + "; ".join(shown) if shown else "")
     chosen = (version_of(decision.chosen),) if decision.chosen is not None else ()
-    return Offer(artifact, chosen, note)
+    return Offer(artifact, chosen, note, tuple(shown))
 
 
 def newest_offers(
@@ -183,17 +198,27 @@ def newest_offers(
             offers[artifact] = failed
             continue
         current = catalog.enrich(artifact, running.version)
-        decision = catalog.discoverer.decide_model(
-            catalog.discovery,
-            artifact.name,
-            now=now,
-            environment=state.name,
-            current=current.metrics or None,
-            excluded=excluded.get(artifact),
-        )
+        passed_over = dict(excluded.get(artifact, {}))
+        while True:
+            decision = catalog.discoverer.decide_model(
+                catalog.discovery,
+                artifact.name,
+                now=now,
+                environment=state.name,
+                current=current.metrics or None,
+                excluded=passed_over,
+            )
+            best = decision.chosen
+            if best is None or not is_newer(artifact, best.version, running.version.value):
+                break
+            # It would be pinned here for the first time: its bytes must match its card.
+            problem = catalog.first_pin_problem(artifact.name, best)
+            if problem is None:
+                break
+            passed_over[best.version] = problem
         offers[artifact] = offer_from(decision, artifact, is_newer)
-        best = decision.chosen.card if decision.chosen is not None else None
-        chosen_api = best.serving_api if best is not None else None
+        card = decision.chosen.card if decision.chosen is not None else None
+        chosen_api = card.serving_api if card is not None else None
         model_api = chosen_api or next(iter(current.serving_apis), None)
     for artifact in sorted(state.running):
         if artifact.kind != "image":
@@ -234,6 +259,9 @@ def model_gates_check(config: Config, catalog: Catalog) -> Check:
         spec = config.models[artifact.name]
         extra = config.environment(env).gates.get(artifact.name)
         gates = spec.gates.merged(extra) if extra else spec.gates
+        # Bytes that do not match their card are never promoted, whatever the gates say.
+        if problem := catalog.model_problem(artifact.name, new.value):
+            return problem
         metrics: Mapping[str, float] = new.metrics
         if not metrics:
             # Gates judge the card: one that cannot be read refuses the model, saying why

@@ -80,6 +80,9 @@ class Offer:
     artifact: Artifact
     candidates: tuple[Version, ...]
     note: str = ""
+    # Newer versions the policies passed over, each "VERSION: why": a bump names them, so
+    # a reviewer sees that 1.2.0 was skipped because its stored bytes were damaged.
+    passed_over: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,7 @@ def _from_offer(
             reasons.append(f"skipped {candidate.value}: {refusal}")
             continue
         reasons.insert(0, f"newest eligible version is {candidate.value}")
+        reasons += [f"passed over {line}" for line in offer.passed_over]
         return Bump(env, artifact, current.version, candidate, tuple(reasons))
     return Skip(env, artifact, "; ".join(reasons) or "no eligible version", refusal=refused)
 

@@ -5,6 +5,10 @@ then the details (model metrics, soak and gate results), then, collapsed, the re
 manifest diff. The output is deterministic for a given summary, so an unchanged promotion
 renders the same body and the PR is not touched. Ages are rendered coarsely (days, or hours
 under two days) for the same reason: a re-run minutes later renders the same text.
+
+Every value in a summary may come from outside (tags, labels, card fields, reasons): each
+goes through `bot.inert` where it is placed, so none of it can add Markdown, HTML, links
+or mentions to what a reviewer reads.
 """
 
 from __future__ import annotations
@@ -14,10 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from bot import inert
+
 GITHUB_BODY_LIMIT = 65_536
 """GitHub refuses PR bodies longer than this many characters."""
 
 MARKER = "<!-- nightshift:promotion env={env} -->"
+
+TITLE_LIMIT = 256
+"""GitHub refuses longer PR titles."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,8 @@ def compare_url(repo_url: str, old_revision: str, new_revision: str) -> str:
 
 def render_title(summary: PromotionSummary) -> str:
     moves = ", ".join(f"{b.name} {b.old or '(none)'} → {b.new}" for b in summary.bumps)
-    return f"Promote {summary.environment}: {moves}" if moves else f"Promote {summary.environment}"
+    title = f"Promote {summary.environment}: {moves}" if moves else f"Promote {summary.environment}"
+    return inert.plain(title, TITLE_LIMIT)
 
 
 def render_body(summary: PromotionSummary, *, limit: int = GITHUB_BODY_LIMIT) -> str:
@@ -113,8 +123,9 @@ def render_body(summary: PromotionSummary, *, limit: int = GITHUB_BODY_LIMIT) ->
 
 def _head(summary: PromotionSummary) -> str:
     out = [MARKER.format(env=summary.environment), ""]
-    source = f" from **{summary.source_environment}**" if summary.source_environment else ""
-    out.append(f"Nightshift promotes **{summary.environment}**{source}.")
+    upstream = summary.source_environment
+    source = f" from **{inert.markdown(upstream)}**" if upstream else ""
+    out.append(f"Nightshift promotes **{inert.markdown(summary.environment)}**{source}.")
     out.append("")
     out += _table(summary)
     if summary.held:
@@ -125,7 +136,8 @@ def _head(summary: PromotionSummary) -> str:
             continue
         out += [
             "",
-            f"### {bump.kind.capitalize()} `{bump.name}` {bump.old or '(none)'} → {bump.new}",
+            f"### {bump.kind.capitalize()} {inert.code(bump.name)}"
+            f" {inert.markdown(bump.old) if bump.old else '(none)'} → {inert.markdown(bump.new)}",
         ]
         if bump.metrics:
             out += ["", "| Metric | From | To | Change |", "|---|---|---|---|"]
@@ -138,14 +150,16 @@ def _head(summary: PromotionSummary) -> str:
             out += ["", *xychart(bump)]
         if bump.reasons:
             out += ["", "Why:"]
-            out += [f"- {reason}" for reason in bump.reasons]
+            out += [f"- {inert.markdown(reason, inert.REASON_LIMIT)}" for reason in bump.reasons]
     for title, checks in (("Soak", summary.soak), ("Gates", summary.gates)):
         if checks:
             out += ["", f"### {title}", ""]
             for check in checks:
                 mark = "✅" if check.passed else "❌"
-                detail = f": {check.detail}" if check.detail else ""
-                out.append(f"- {mark} {check.name}{detail}")
+                detail = (
+                    f": {inert.markdown(check.detail, inert.REASON_LIMIT)}" if check.detail else ""
+                )
+                out.append(f"- {mark} {inert.markdown(check.name)}{detail}")
         if title == "Soak":
             out += summary.verification
     out.append("")
@@ -158,7 +172,7 @@ def _table(summary: PromotionSummary) -> list[str]:
     out.append("| Artifact | Kind | From | To | Digest / sha256 | Built | Links |")
     out.append("|---|---|---|---|---|---|---|")
     for bump in summary.bumps:
-        links = " · ".join(f"[{_cell(link.label)}]({link.url})" for link in bump.links)
+        links = " · ".join(_link(link) for link in bump.links)
         out.append(
             f"| {_cell(bump.name)} | {bump.kind} | {_code(bump.old)} | {_code(bump.new)} "
             f"| {_digest(bump.new_digest)} | {_built(bump)} | {links or '—'} |"
@@ -229,11 +243,17 @@ def _longest_backtick_run(text: str) -> int:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return inert.markdown(text)
 
 
 def _code(value: str | None) -> str:
-    return "—" if value is None else f"`{_cell(value)}`"
+    return "—" if value is None else inert.code(value, in_table=True)
+
+
+def _link(link: Link) -> str:
+    """A link we built; a target that is not a plain http(s) URL shows as its label only."""
+    url = inert.link_url(link.url)
+    return f"[{_cell(link.label)}]({url})" if url else _cell(link.label)
 
 
 def _built(bump: ArtifactBump) -> str:

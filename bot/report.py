@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot import inert
 from bot.plan import Bump, EnvironmentPlan, Skip, Version
 
 Outcome = Literal["planned", "committed", "pushed", "pr-opened", "pr-updated", "pr-closed",
@@ -74,13 +75,20 @@ def render_table(report: PassReport) -> str:
             rows.append((env.plan.environment, "-", "", "failed", env.detail))
         if env.gate and env.gate != "passed":
             rows.append((env.plan.environment, "-", "", "gate", env.gate))
+    # Reasons and details quote tags, labels and card fields: one line each, no escapes
+    # for the terminal (a label may carry ESC sequences or newlines).
+    limit = inert.REASON_LIMIT
+    rows = [
+        (a, b, inert.one_line(c), inert.one_line(d, limit), inert.one_line(why, limit))
+        for a, b, c, d, why in rows
+    ]
     header = ("ENVIRONMENT", "ARTIFACT", "CHANGE", "RESULT", "WHY")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     lines = []
     for row in [header, *rows]:
         cells = [str(row[i]).ljust(widths[i]) for i in range(4)]
         lines.append("  ".join([*cells, row[4]]).rstrip())
-    lines.extend(f"error: {error}" for error in report.errors)
+    lines.extend(f"error: {inert.one_line(error, inert.REASON_LIMIT)}" for error in report.errors)
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from bot import inert
 from bot.config_schema import Verify, VerifyCheck
 
 # Prometheus refuses a range query of more than 11,000 points per series.
@@ -191,6 +192,7 @@ def _get(spec: Verify, path: str, params: dict[str, str]) -> Any:
 # ---- the PR body's verification section ------------------------------------------------
 
 CHART_POINTS = 60  # Mermaid draws a line of 60 points legibly; more only adds bytes
+QUERY_LIMIT = 400  # a PromQL query shown in the PR body, as one code span
 
 
 def render_section(result: Verification) -> list[str]:
@@ -200,7 +202,7 @@ def render_section(result: Verification) -> list[str]:
     minutes = (result.end - result.start).total_seconds() / 60
     out = [
         "",
-        f"### Verification in {_cell(result.environment)}",
+        f"### Verification in {inert.markdown(result.environment)}",
         "",
         f"Window: {result.start.astimezone(UTC):%Y-%m-%d %H:%M:%S} → "
         f"{result.end.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({minutes:.1f} min).",
@@ -211,8 +213,9 @@ def render_section(result: Verification) -> list[str]:
     for o in result.outcomes:
         c = o.check
         observed = "no data" if o.observed is None else f"{c.aggregation} {o.observed:.4g}"
+        query = inert.code(c.query, QUERY_LIMIT, in_table=True)
         out.append(
-            f"| {_cell(c.name)} | <code>{_cell(_html(c.query))}</code> | {observed} "
+            f"| {inert.markdown(c.name)} | {query} | {observed} "
             f"| {c.comparison} {c.threshold:g} | {o.samples} | {'✅' if o.ok else '❌'} |"
         )
     for o in result.outcomes:
@@ -247,17 +250,9 @@ def xychart(outcome: CheckOutcome, start: datetime) -> list[str]:
         f"  line [{flat}]",
         "```",
         "",
-        f"_line 1: {_cell(outcome.check.name)}; line 2: threshold {threshold:g}_",
+        f"_line 1: {inert.markdown(outcome.check.name)}; line 2: threshold {threshold:g}_",
     ]
 
 
 def _label(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+ -]", "_", text)[:60]
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -128,7 +128,11 @@ def _platform_manifest(
         config["created"] = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     layer = small_layer(f"{salt} {platform}\n")
     config["rootfs"] = {"type": "layers", "diff_ids": [_digest(layer)]}
-    config_bytes = json.dumps(config, sort_keys=True).encode()
+    # A label given with surrogate escapes ("\udcff") is pushed as those raw bytes, which
+    # is not UTF-8: what a hostile pusher can put in a config the registry stores as is.
+    config_bytes = json.dumps(config, sort_keys=True, ensure_ascii=False).encode(
+        "utf-8", "surrogateescape"
+    )
     config_digest = push_blob(base, repository, config_bytes, session=session)
     layer_digest = push_blob(base, repository, layer, session=session)
     media = DOCKER_MANIFEST if docker else OCI_MANIFEST

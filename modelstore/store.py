@@ -12,6 +12,7 @@ The layout is in `modelstore.layout`; the storage primitives are in `modelstore.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
@@ -22,6 +23,7 @@ from modelstore import publish as publishing
 from modelstore.backends import Backend, Progress
 from modelstore.backends.file import FileBackend
 from modelstore.card import ModelCard
+from modelstore.catalog import Listed
 from modelstore.errors import UsageError
 from modelstore.urls import FileStoreURL, parse_store_url
 
@@ -72,6 +74,10 @@ class ModelStore:
             progress=progress,
         )
 
+    def versions(self, name: str) -> list[Listed]:
+        """Like `list`, but a bad version is listed with its problem instead of failing all."""
+        return catalog.list_versions(self.backend, name)
+
     def list(self, name: str) -> list[ModelCard]:
         """Complete versions of `name` (card and artifact present), oldest first."""
         return catalog.list_cards(self.backend, name)
@@ -91,6 +97,16 @@ class ModelStore:
     ) -> Path:
         """Verified `dest/model.onnx` (plus `dest/model-card.json`); see `modelstore.fetch`."""
         return self.fetch_verified(name, version, sha256, dest, progress=progress).path
+
+    def verify_stored(self, name: str, version: str, sha256: str) -> None:
+        """Download and hash the stored artifact as `fetch` would; raise if it fails.
+
+        A promoter calls this once before it first pins a version: the listing's sizes
+        catch a truncated artifact for free, but only the hash catches altered bytes of the
+        right size. The copy goes to a scratch folder that is removed again.
+        """
+        with tempfile.TemporaryDirectory(prefix="modelstore-verify-") as scratch:
+            fetching.fetch(self.backend, name, version, sha256, Path(scratch) / "model")
 
     def fetch_verified(
         self,

@@ -314,7 +314,9 @@ def _error_code(response: requests.Response) -> str:
 
 def _json(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
+        # Bytes that are not UTF-8 (a hostile label) become U+FFFD, as Go's encoding/json
+        # reads them, instead of making the whole config, and so the tag, unreadable.
+        value = json.loads(raw.decode("utf-8", errors="replace"))
     except ValueError:
         raise RegistryError(f"{what} is not JSON") from None
     if not isinstance(value, dict):

@@ -18,6 +18,7 @@ from devstack.acr_emulator import AcrEmulator, start_acr_emulator
 from devstack.oci_push import push_image, push_index
 from devstack.registry import Registry
 from modelstore.card import ModelCard, TensorSpec
+from modelstore.catalog import Listed
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 V1 = {"io.nightshift.serving-api": "tabular/v1"}
@@ -245,7 +246,7 @@ def test_model_decisions_use_the_shared_listing_and_environment_gates(
     registry: Registry, repos: dict[str, str]
 ) -> None:
     # The model store is being written in parallel: the listing here is the data a
-    # ModelStore.list would return (ModelCards), and the store integration is tested there.
+    # ModelStore.versions would return, and the store integration is tested there.
     config = config_for(registry.url, repos, environments=1)
     discoverer = Discoverer(config)
     cards = [
@@ -253,7 +254,7 @@ def test_model_decisions_use_the_shared_listing_and_environment_gates(
         card("1.1.0", 0.95, timedelta(days=2)),
         card("1.2.0", 0.99, timedelta(minutes=3)),
     ]
-    discovery = Discovery(models={(None, "iris"): cards})
+    discovery = Discovery(models={(None, "iris"): [Listed(c.version, c) for c in cards]})
     dev = discoverer.decide_model(discovery, "iris", now=NOW, environment="env0")
     prod = discoverer.decide_model(discovery, "iris", now=NOW, environment="prod")
     assert (
