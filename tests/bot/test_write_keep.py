@@ -65,8 +65,8 @@ def prepared(case: str, main_file: bytes) -> Prepared:
     [
         pytest.param("failed", "failed", True, id="failed-keeps"),
         pytest.param("blocked", "unchanged", True, id="blocked-keeps"),
-        pytest.param("nothing-to-do", "unchanged", False, id="nothing-to-do-closes"),
-        pytest.param("empty-push", "unchanged", False, id="empty-push-closes"),
+        pytest.param("nothing-to-do", "pr-closed", False, id="nothing-to-do-closes"),
+        pytest.param("empty-push", "pr-closed", False, id="empty-push-closes"),
     ],
 )
 def test_open_prs_are_kept_or_closed_by_what_their_environment_needs(
@@ -84,13 +84,18 @@ def test_open_prs_are_kept_or_closed_by_what_their_environment_needs(
     [env] = report.environments
     assert env.outcome == outcome, env
     assert env.plan.environment == "staging"
-    if case == "empty-push":
-        assert env.detail == "no difference from main", env
     open_prs = estate.forge.pulls(estate.repository, state="open")
     assert [pr["head"]["ref"] for pr in open_prs] == ([branch_for("staging")] if stays_open else [])
     if not stays_open:
         [closed] = estate.forge.pulls(estate.repository, state="closed")
         assert closed["head"]["ref"] == branch_for("staging")
+        assert env.detail == closed["html_url"], env
+        [why] = estate.forge.comments(estate.repository, closed["number"])
+        if case == "empty-push":
+            assert why == "Closed: nothing left to promote: no difference from main.", why
+        else:
+            assert why.startswith("Closed: nothing is left to promote here (superseded)."), why
+            assert "image model-api: already runs what dev runs" in why, why
 
 
 def test_without_a_github_provider_the_pr_change_fails_with_the_reason(estate: Estate) -> None:
