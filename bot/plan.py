@@ -47,6 +47,8 @@ class Version:
     source: str | None = None  # images: org.opencontainers.image.source, where `revision` lives
     # images: why `serving_apis` is empty (labels unreadable, no label); never compared
     apis_unknown: str = field(default="", compare=False)
+    # models under `trust:`: the key id whose signature the bot verified; never compared
+    signer: str | None = field(default=None, compare=False)
 
     def same_as(self, other: Version | None) -> bool:
         """Same version and, when both know it, the same digest (a re-pushed tag differs)."""

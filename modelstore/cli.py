@@ -225,7 +225,7 @@ def _fetch(store: ModelStore, args: argparse.Namespace) -> int:
         trust=trust,
     )
     checked = "sha256 verified"
-    if trust is not None:
+    if trust is not None and trust.signer is not None:
         checked += f", signed by {signing.short_id(trust.signer)}, verified"
     if result.downloaded:
         print(f"fetched {args.name} {args.version} into {result.path} ({checked})")

@@ -48,15 +48,16 @@ _HASH_QUEUE = 4  # ranges the hasher may hold in memory at once (4 MiB each on B
 @dataclass(frozen=True)
 class Trust:
     """What the pin says about signing: `signer` (a key id) signed the model, and it must
-    be one of `keys`. No Trust means the pin does not say the model is signed."""
+    be one of `keys`. No Trust means the pin does not say the model is signed; a Trust
+    without a signer accepts any of `keys` (the bot, choosing among candidates)."""
 
-    signer: str
+    signer: str | None
     keys: tuple[signing.TrustedKey, ...]
 
     def check(self, artifact: Path, bundle: bytes | None, what: str) -> None:
         """Raise SignatureError unless `bundle` verifies `artifact` by the pinned signer."""
         found = signing.verify(artifact, bundle, self.keys, what=what)
-        if found != self.signer:
+        if self.signer is not None and found != self.signer:
             raise signing.SignatureError(
                 f"{what}: signed by key {signing.short_id(found)}, but the pin says"
                 f" {signing.short_id(self.signer)}"
