@@ -134,7 +134,7 @@ def offer_from(decision: Decision, artifact: Artifact, is_newer: IsNewer) -> Off
         shown.append(f"and {len(passed_over) - len(shown)} more")
     note = decision.reason + (" — passed over " + "; ".join(shown) if shown else "")
     chosen = (version_of(decision.chosen),) if decision.chosen is not None else ()
-    return Offer(artifact, chosen, note)
+    return Offer(artifact, chosen, note, passed_over=tuple(shown))
 
 
 def newest_offers(

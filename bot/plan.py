@@ -71,11 +71,14 @@ class Offer:
     """The eligible versions of an artifact, best first, as the policies ranked them.
 
     `note` explains an empty offer (e.g. "registry unreachable", "no tag matches").
+    `passed_over` names newer versions that were not offered, each with why ("1.2.0: signed
+    by key …, which is not trusted"); a bump carries them so plan, report and PR say so.
     """
 
     artifact: Artifact
     candidates: tuple[Version, ...]
     note: str = ""
+    passed_over: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ def _from_offer(
             reasons.append(f"skipped {candidate.value}: {refusal}")
             continue
         reasons.insert(0, f"newest eligible version is {candidate.value}")
+        reasons += [f"passed over {item}" for item in offer.passed_over]
         return Bump(env, artifact, current.version, candidate, tuple(reasons))
     return Skip(env, artifact, "; ".join(reasons) or "no eligible version")
 
