@@ -184,3 +184,39 @@ def test_without_trust_an_unsigned_model_is_offered_as_before(
         )
     )
     assert "verified" not in body.replace("render + validate", "")
+
+
+def test_a_pin_that_names_its_signer_keeps_it_across_bumps(tmp_path: Path) -> None:
+    """The pod verifies when model-pin carries MODEL_SIGNER; the bot's minimal editor moves
+    the version and sha256 and leaves that literal as a person wrote it."""
+    import shutil
+    import subprocess
+
+    from bot.edit import bump_model, edit_environment
+    from bot.pins import load_kustomization
+    from devstack.procs import ROOT
+
+    env_dir = tmp_path / "environments" / "dev"
+    shutil.copytree(ROOT / "environments" / "dev", env_dir)
+    shutil.copytree(ROOT / "base-manifests", tmp_path / "base-manifests")
+    path = env_dir / "kustomization.yaml"
+    signer = "ab" * 32
+    text = path.read_text()
+    anchor = "      - MODEL_NAME=iris\n"
+    assert anchor in text
+    path.write_text(text.replace(anchor, f"{anchor}      - MODEL_SIGNER={signer}\n"))
+
+    kustomization = load_kustomization(env_dir)
+    assert kustomization.model is not None
+    edit_environment(env_dir, bump_model(kustomization.model.pin, version="9.9.9", sha256="c" * 64))
+    after = path.read_text()
+    assert f"      - MODEL_SIGNER={signer}\n" in after
+    assert "MODEL_VERSION=9.9.9" in after
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(env_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert f"MODEL_SIGNER: {signer}" in rendered
