@@ -84,3 +84,19 @@ def test_every_install_checks_the_hashes(path: str) -> None:
             continue
         assert "--require-hashes" in command, f"{path}: {command}"
         assert re.search(r"-r \S+", command), f"{path}: installs something not from a lock"
+
+
+@pytest.mark.parametrize(
+    "together",
+    [("serve.txt", "build.txt"), ("bot.txt", "build.txt", "kubectl.txt")],
+    ids=["serving-image", "bot-image"],
+)
+def test_locks_installed_together_pin_the_same_versions(together: tuple[str, ...]) -> None:
+    """The Dockerfile installs these in one pip call: two pins of one package cannot both
+    be satisfied, and the build fails (packaging 26.3 vs 26.4 once did)."""
+    versions: dict[str, set[str]] = {}
+    for name in together:
+        for spec in requirements(ROOT / "requirements" / name):
+            package, version = spec.split("==")
+            versions.setdefault(package.lower(), set()).add(version)
+    assert {p: v for p, v in versions.items() if len(v) > 1} == {}
