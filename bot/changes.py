@@ -129,6 +129,16 @@ def summary(
             gate.ok,
             gate.reason,
         ),
+        # `trust:` models: the bot verified model.sig against the trusted keys (bot.provenance).
+        *(
+            CheckResult(
+                f"signature of {bump.artifact} {bump.new.value}",
+                True,
+                f"signed by {bump.new.signer[:16]}, verified",
+            )
+            for bump in bumps
+            if bump.artifact.kind == "model" and bump.new.signer
+        ),
     )
     verified = next((b.verification for b in bumps if b.verification is not None), None)
     return PromotionSummary(

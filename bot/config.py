@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import time, timedelta
 from pathlib import Path, PurePosixPath
 from typing import NoReturn, TypeVar
@@ -37,6 +38,7 @@ from bot.config_schema import (
     ImageSpec,
     Mode,
     ModelSpec,
+    ModelTrust,
     PullRequestSettings,
     RegistryKind,
     RegistrySpec,
@@ -88,7 +90,25 @@ def load_config(path: Path | str = DEFAULT_PATH) -> Config:
         raise ConfigError(f"{origin}: no such file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{origin}: cannot read it ({err})") from None
-    return parse_config(text, origin=origin)
+    return _with_trusted_keys(parse_config(text, origin=origin), Path(path).parent)
+
+
+def _with_trusted_keys(config: Config, folder: Path) -> Config:
+    """Load every model's trusted public keys now: a bad key is a config error, not a
+    failure at 2 a.m. Paths are relative to the config file's folder."""
+    from modelstore.errors import ModelStoreError
+    from modelstore.signing import load_trusted_keys
+
+    models = dict(config.models)
+    for name, spec in config.models.items():
+        if spec.trust is None:
+            continue
+        try:
+            keys = load_trusted_keys(folder / f for f in spec.trust.key_files)
+        except ModelStoreError as err:
+            raise ConfigError(f"{config.path}: models.{name}.trust.keys: {err}") from None
+        models[name] = replace(spec, trust=replace(spec.trust, keys=keys))
+    return replace(config, models=models)
 
 
 def parse_config(text: str, *, origin: str = "promotion.yaml") -> Config:
@@ -610,8 +630,23 @@ class _Reader:
             )
         return ModelGates(tuple(thresholds), tuple(checks))
 
+    def trust(self, node: yaml.Node, path: str) -> ModelTrust:
+        body = self.mapping(node, path, required=("require", "keys"))
+        require = self.choice(body["require"], f"{path}.require", ("signed",))
+        files = self.strings(body["keys"], f"{path}.keys", "a list of public key PEM files")
+        if not files:
+            self.fail(body["keys"], f"{path}.keys", "at least one public key PEM file")
+        for i, name in enumerate(files):
+            if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+                self.fail(
+                    body["keys"],
+                    f"{path}.keys[{i}]",
+                    "a path inside the repository, relative to this file's folder",
+                )
+        return ModelTrust(require=require, key_files=files)
+
     def model(self, name: str, node: yaml.Node, path: str) -> ModelSpec:
-        body = self.mapping(node, path, optional=("store", "policy", "minAge", "gates"))
+        body = self.mapping(node, path, optional=("store", "policy", "minAge", "gates", "trust"))
         policy = (
             self.policy(body["policy"], f"{path}.policy")
             if "policy" in body
@@ -623,6 +658,7 @@ class _Reader:
             policy=policy,
             min_age=self.optional(body, "minAge", path, self.duration, timedelta(0)),
             gates=self.optional(body, "gates", path, self.gates, ModelGates()),
+            trust=self.optional(body, "trust", path, self.trust, None),
         )
 
     def environments(

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.budget import Budgets
 from bot.policies import ModelGates, Policy, TagFilter
+from modelstore.signing import TrustedKey
 
 API_VERSION = "nightshift/v1"
 DEFAULT_MAX_CONFIG_READS = 100
@@ -89,6 +90,20 @@ class ImageSpec:
 
 
 @dataclass(frozen=True)
+class ModelTrust:
+    """`trust:` of a model: who may sign its versions. With `require: signed`, a version is
+    offered only with a model.sig that verifies with one of these public keys.
+
+    `key_files` are as written (relative to the config file's folder); `keys` are loaded from
+    them by `load_config`, so a missing or malformed key fails at load, not mid-pass.
+    """
+
+    require: str  # "signed"
+    key_files: tuple[str, ...]
+    keys: tuple[TrustedKey, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A logical model (`iris`) in a model store, and how to choose its next version."""
 
@@ -97,6 +112,7 @@ class ModelSpec:
     policy: Policy
     min_age: timedelta = timedelta(0)
     gates: ModelGates = field(default_factory=ModelGates)
+    trust: ModelTrust | None = None
 
 
 Comparison = Literal["<", "<=", ">", ">="]

@@ -25,6 +25,7 @@ from bot.config_schema import Config
 from bot.decide import decide_image, decide_model
 from bot.errors import BotError, DiscoveryError
 from bot.policies import ModelGates
+from bot.provenance import SignatureChecks, Verify, verify_in_store
 from bot.registries import RegistryClient, TagListing, open_registry
 
 if TYPE_CHECKING:
@@ -67,11 +68,13 @@ class Discoverer:
         open_store: Callable[[str | None], ModelLister] = _open_store,
         max_workers: int = 8,
         deadlines: Deadlines | None = None,
+        verify: Verify = verify_in_store,
     ) -> None:
         self.config = config
         # Each registry and store gets its budget for the pass: a hanging one costs that,
         # not its per-request timeout times retries times repositories.
         self.deadlines = deadlines if deadlines is not None else Deadlines(config.budgets)
+        self.signatures = SignatureChecks(verify)
         self._registries = dict(registries or {})
         self._open_store = open_store
         self.max_workers = max_workers
@@ -343,20 +346,32 @@ class Discoverer:
         excluded: Mapping[str, str] | None = None,
         image_apis: frozenset[str] | None = None,
     ) -> Decision:
+        """Decide, then verify the chosen version's signature where `trust:` requires one;
+        a version that fails is passed over with the reason and the next one is decided."""
         spec = self.config.models[model]
         extra: ModelGates | None = None
         if environment is not None:
             extra = self.config.environment(environment).gates.get(model)
-        return decide_model(
-            spec,
-            self.model_candidates(discovery, model),
-            now=now,
-            current=current,
-            extra_gates=extra,
-            excluded={
-                **self.model_problems(discovery, model),
-                **self.config.rejected_versions(model),
-                **(excluded or {}),
-            },
-            image_apis=image_apis,
-        )
+        candidates = self.model_candidates(discovery, model)
+        skip = {
+            **self.model_problems(discovery, model),
+            **self.config.rejected_versions(model),
+            **(excluded or {}),
+        }
+        while True:
+            decision = decide_model(
+                spec,
+                candidates,
+                now=now,
+                current=current,
+                extra_gates=extra,
+                excluded=skip,
+                image_apis=image_apis,
+            )
+            chosen = decision.chosen
+            if spec.trust is None or chosen is None or chosen.card is None:
+                return decision
+            verdict = self.signatures.verdict(spec, chosen.card)
+            if verdict.reason is None:
+                return replace(decision, chosen=replace(chosen, signer=verdict.signer))
+            skip = {**skip, chosen.version: verdict.reason}

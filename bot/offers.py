@@ -30,6 +30,7 @@ def version_of(candidate: Candidate) -> Version:
             created=card.created,
             serving_apis=frozenset({card.serving_api}),
             metrics=dict(card.metrics),
+            signer=candidate.signer,
         )
     apis = candidate.serving_apis
     return Version(
@@ -144,6 +145,10 @@ class Catalog:
             if known is None or known.card is None:
                 return version
             full = version_of(known)
+            spec = self.config.models.get(artifact.name)
+            if spec is not None and spec.trust is not None and known.card is not None:
+                verdict = self.discoverer.signatures.verdict(spec, known.card)
+                full = replace(full, signer=verdict.signer)
             return replace(full, digest=version.digest or full.digest)
         if artifact.name not in self.config.images:
             return version
@@ -169,7 +174,7 @@ def offer_from(decision: Decision, artifact: Artifact, is_newer: IsNewer) -> Off
         shown.append(f"and {len(passed_over) - len(shown)} more")
     note = decision.reason + (" — passed over " + "; ".join(shown) if shown else "")
     chosen = (version_of(decision.chosen),) if decision.chosen is not None else ()
-    return Offer(artifact, chosen, note, tuple(shown))
+    return Offer(artifact, chosen, note, passed_over=tuple(shown))
 
 
 def newest_offers(
@@ -271,6 +276,15 @@ def model_gates_check(config: Config, catalog: Catalog) -> Check:
             known = catalog.model_versions(artifact.name)[new.value]
             metrics = known.card.metrics if known.card else {}
         failures = gates.failures(metrics, old.metrics if old and old.metrics else None)
+        if spec.trust is not None:
+            # What runs upstream was verified there; check again (cached per pass) before
+            # it moves on: the store may have changed since, and a PR must say who signed.
+            listed = catalog.model_versions(artifact.name).get(new.value)
+            card = listed.card if listed is not None else None
+            if card is None:
+                failures.append("signature not verified: its model card is missing")
+            elif (why := catalog.discoverer.signatures.verdict(spec, card).reason) is not None:
+                failures.append(why)
         return "; ".join(failures) or None
 
     return check

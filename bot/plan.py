@@ -53,6 +53,8 @@ class Version:
     source: str | None = None  # images: org.opencontainers.image.source, where `revision` lives
     # images: why `serving_apis` is empty (labels unreadable, no label); never compared
     apis_unknown: str = field(default="", compare=False)
+    # models under `trust:`: the key id whose signature the bot verified; never compared
+    signer: str | None = field(default=None, compare=False)
 
     def same_as(self, other: Version | None) -> bool:
         """Same version and, when both know it, the same digest (a re-pushed tag differs)."""
@@ -75,6 +77,8 @@ class Offer:
     """The eligible versions of an artifact, best first, as the policies ranked them.
 
     `note` explains an empty offer (e.g. "registry unreachable", "no tag matches").
+    `passed_over` names newer versions that were not offered, each with why ("1.2.0: signed
+    by key …, which is not trusted"); a bump carries them so plan, report and PR say so.
     """
 
     artifact: Artifact

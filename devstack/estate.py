@@ -63,7 +63,7 @@ models:
         - metric: accuracy
           tolerance: 0.05
           better: higher
-environments:
+{model_trust}environments:
   - name: dev
     source: newest
     mode: direct
@@ -136,6 +136,8 @@ class Estate:
     workdir: Path
     staging_soak: str = "24h"
     prod_soak: str = "72h"
+    # A public key PEM: promotion.yaml then trusts only models it signed (`trust:`).
+    trusted_key: Path | None = None
     images: dict[str, str] = field(default_factory=dict)  # tag → digest
     models: dict[str, str] = field(default_factory=dict)  # version → sha256
 
@@ -197,9 +199,15 @@ class Estate:
         return pushed.digest
 
     def publish_model(
-        self, version: str, *, seed: int = 7, metrics: Mapping[str, float] | None = None
+        self,
+        version: str,
+        *,
+        seed: int = 7,
+        metrics: Mapping[str, float] | None = None,
+        sign_key: Path | None = None,
     ) -> str:
-        """Train iris with `seed` and publish it; `metrics` overrides the held-out scores."""
+        """Train iris with `seed` and publish it (signed with `sign_key`, an EC private key
+        PEM, when given); `metrics` overrides the held-out scores."""
         from examples.train import train
         from modelstore.store import open_store
 
@@ -215,6 +223,7 @@ class Estate:
                 version=version,
                 metrics=dict(metrics if metrics is not None else trained.metrics),
                 serving_api=SERVING_API,
+                sign_key=sign_key,
             )
         self.models[version] = card.sha256
         return card.sha256
@@ -231,6 +240,11 @@ class Estate:
             bot_email=BOT_EMAIL,
             repository=self.repository,
             api_url=self.forge.url,
+            model_trust=(
+                "    trust:\n      require: signed\n      keys: [trusted-keys/signer.pem]\n"
+                if self.trusted_key is not None
+                else ""
+            ),
         )
 
     def seed(self, image_tag: str, model_version: str) -> Path:
@@ -264,6 +278,10 @@ class Estate:
             )
             edit_environment(env_dir, changes)
         (work / "environments" / "promotion.yaml").write_text(self.promotion_yaml())
+        if self.trusted_key is not None:
+            keys = work / "environments" / "trusted-keys"
+            keys.mkdir()
+            shutil.copyfile(self.trusted_key, keys / "signer.pem")
         git("init", "--quiet", "--initial-branch=main", cwd=work)
         git("add", "-A", cwd=work)
         git(

@@ -57,6 +57,9 @@ class ModelCard:
     metrics: Mapping[str, float] = field(default_factory=dict)
     format: str = FORMAT_ONNX
     source_commit: str | None = None
+    # The key id (modelstore.signing.key_id) of whoever signed model.sig on publish; None
+    # for an unsigned version. It says who, not that the signature holds: verify for that.
+    signer: str | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -77,6 +80,8 @@ class ModelCard:
         }
         if self.source_commit:
             data["source_commit"] = self.source_commit
+        if self.signer:
+            data["signer"] = self.signer
         return data
 
     def to_json(self) -> str:
@@ -89,6 +94,10 @@ def validate(card: ModelCard) -> None:
     parse_version(card.version)
     if not _SHA256.match(card.sha256):
         raise CardError(f"card {card.name}@{card.version}: sha256 must be 64 lowercase hex digits")
+    if card.signer is not None and not _SHA256.match(card.signer):
+        raise CardError(
+            f"card {card.name}@{card.version}: signer must be a key id (64 lowercase hex digits)"
+        )
     if card.size < 0:
         raise CardError(f"card {card.name}@{card.version}: size must not be negative")
     if card.created.tzinfo is None:
@@ -140,6 +149,7 @@ def from_dict(data: object, *, origin: str = "model card") -> ModelCard:
             metrics=_metrics(data.get("metrics", {}), origin),
             serving_api=_get(data, "serving_api", str, origin),
             source_commit=_optional_str(data, "source_commit", origin),
+            signer=_optional_str(data, "signer", origin),
         )
     except CardError:
         raise

@@ -13,14 +13,18 @@ import argparse
 import json
 import logging
 import math
+import os
+import re
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import NoReturn, TextIO
 
+from modelstore import signing
 from modelstore.card import ModelCard
 from modelstore.errors import ModelStoreError, UsageError
+from modelstore.fetch import Trust
 from modelstore.store import ModelStore, open_store
 
 PROG = "python -m modelstore"
@@ -32,7 +36,7 @@ store URLs (--store, or $MODEL_STORE):
   azure://<container>      Azure Blob, credentials from $AZURE_STORAGE_CONNECTION_STRING
   https://<account>.blob.core.windows.net/<container>
                            Azure Blob, DefaultAzureCredential (or the connection string)
-layout: <name>/<version>/model.onnx and <name>/<version>/model-card.json
+layout: <name>/<version>/model.onnx, model.sig (when signed) and model-card.json
 exit codes: 0 ok, 1 failed, 2 bad usage or configuration
 """
 
@@ -89,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--serving-api", default="tabular/v1", help="serving API it needs (default: tabular/v1)"
     )
     publish.add_argument("--source-commit", help="commit the model was trained from")
+    publish.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="KEY.pem",
+        help="sign the model with this EC private key (OpenSSF model signing); stores"
+        " model.sig before the card, and the card records the key id",
+    )
     publish.add_argument("--json", action="store_true", help="print the card as JSON")
 
     listing = commands.add_parser(
@@ -113,6 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--version", required=True, help="model version")
     fetch.add_argument("--sha256", required=True, help="the pinned sha256 of model.onnx")
     fetch.add_argument("--dest", required=True, type=Path, metavar="DIR", help="target folder")
+    fetch.add_argument(
+        "--signer",
+        metavar="KEY_ID",
+        default=os.environ.get("MODEL_SIGNER") or None,
+        help="the pin says this key signed the model: require a valid model.sig by it"
+        " (default: $MODEL_SIGNER; unset means the pin does not say it is signed)",
+    )
+    fetch.add_argument(
+        "--trusted-keys",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="a public key PEM, or a folder of *.pem (a mounted ConfigMap), to verify with;"
+        " repeatable (default: $MODEL_TRUSTED_KEYS)",
+    )
     return parser
 
 
@@ -163,13 +189,15 @@ def _publish(store: ModelStore, args: argparse.Namespace) -> int:
         serving_api=args.serving_api,
         source_commit=args.source_commit,
         progress=ProgressLine(f"uploading {args.name} {args.version}"),
+        sign_key=args.sign_key,
     )
     if args.json:
         print(card.to_json(), end="")
     else:
+        signed = f", signed by {card.signer}" if card.signer else ""
         print(
             f"published {card.name} {card.version} to {store.location}"
-            f" (sha256 {card.sha256}, {_size(card.size)})"
+            f" (sha256 {card.sha256}, {_size(card.size)}{signed})"
         )
     return 0
 
@@ -187,21 +215,41 @@ def _list(store: ModelStore, args: argparse.Namespace) -> int:
 
 
 def _fetch(store: ModelStore, args: argparse.Namespace) -> int:
+    trust = _trust(args.signer, args.trusted_keys)
     result = store.fetch_verified(
         args.name,
         args.version,
         args.sha256,
         args.dest,
         progress=ProgressLine(f"downloading {args.name} {args.version}"),
+        trust=trust,
     )
+    checked = "sha256 verified"
+    if trust is not None and trust.signer is not None:
+        checked += f", signed by {signing.short_id(trust.signer)}, verified"
     if result.downloaded:
-        print(f"fetched {args.name} {args.version} into {result.path} (sha256 verified)")
+        print(f"fetched {args.name} {args.version} into {result.path} ({checked})")
     else:
-        print(
-            f"{result.path} already holds {args.name} {args.version} (sha256 verified);"
-            " nothing to do"
-        )
+        print(f"{result.path} already holds {args.name} {args.version} ({checked}); nothing to do")
     return 0
+
+
+def _trust(signer: str | None, sources: list[Path] | None) -> Trust | None:
+    """The pin's signer with the keys to check it; None when the pin names no signer."""
+    if not signer:
+        return None
+    signer = signer.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", signer):
+        raise UsageError(f"the pinned signer {signer!r} is not a key id (64 hex digits)")
+    if not sources:
+        configured = os.environ.get("MODEL_TRUSTED_KEYS", "")
+        sources = [Path(part) for part in configured.split(os.pathsep) if part]
+    if not sources:
+        raise UsageError(
+            "the pin says the model is signed, but no trusted keys are given:"
+            " pass --trusted-keys or set MODEL_TRUSTED_KEYS"
+        )
+    return Trust(signer=signer, keys=signing.load_trusted_keys(sources))
 
 
 _COMMANDS = {"publish": _publish, "list": _list, "fetch": _fetch}

@@ -1,7 +1,12 @@
 """Fetch one pinned model version into a folder, verified, atomically, or not at all.
 
     DEST/model.onnx          the artifact, whose sha256 equals the pin and the card
-    DEST/model-card.json     the card, byte for byte as published
+    DEST/model.sig           its signature, when the pin says the model is signed
+    DEST/model-card.json     the card, byte for byte as published (written last)
+
+When the pin names a signer (`Trust`), the artifact must also carry a valid signature by
+that key, which must be one of the trusted keys (a mounted ConfigMap): it is checked on the
+downloaded bytes before they are renamed into place, and again on a copy already there.
 
 The artifact streams into a hidden temporary file in DEST (same filesystem, so the final
 rename is atomic) while it is hashed; only when size and sha256 match both the pin and the
@@ -23,19 +28,40 @@ import hashlib
 import os
 import re
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelstore import signing
 from modelstore.backends import Backend, Progress, read_chunks
 from modelstore.card import ModelCard, from_json
 from modelstore.catalog import read_card
-from modelstore.errors import IntegrityError, ModelStoreError, UsageError
-from modelstore.layout import ARTIFACT, CARD, artifact_key
+from modelstore.errors import IntegrityError, ModelStoreError, NotFoundError, UsageError
+from modelstore.layout import ARTIFACT, CARD, SIGNATURE, artifact_key, signature_key
 from modelstore.versions import parse_version, validate_name
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HASH_QUEUE = 4  # ranges the hasher may hold in memory at once (4 MiB each on Blob)
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What the pin says about signing: `signer` (a key id) signed the model, and it must
+    be one of `keys`. No Trust means the pin does not say the model is signed; a Trust
+    without a signer accepts any of `keys` (the bot, choosing among candidates)."""
+
+    signer: str | None
+    keys: tuple[signing.TrustedKey, ...]
+
+    def check(self, artifact: Path, bundle: bytes | None, what: str) -> None:
+        """Raise SignatureError unless `bundle` verifies `artifact` by the pinned signer."""
+        found = signing.verify(artifact, bundle, self.keys, what=what)
+        if self.signer is not None and found != self.signer:
+            raise signing.SignatureError(
+                f"{what}: signed by key {signing.short_id(found)}, but the pin says"
+                f" {signing.short_id(self.signer)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -53,14 +79,21 @@ def fetch(
     dest: Path,
     *,
     progress: Progress | None = None,
+    trust: Trust | None = None,
 ) -> Fetched:
     validate_name(name)
     parse_version(version)
     pinned = sha256.strip().lower()
     if not _SHA256.match(pinned):
         raise UsageError(f"the pinned sha256 {sha256!r} is not 64 hex digits")
-    target, card_path = dest / ARTIFACT, dest / CARD
+    what = f"{name} {version}"
+    target, card_path, sig_path = dest / ARTIFACT, dest / CARD, dest / SIGNATURE
     present = _verified_copy(target, card_path, name, version, pinned)
+    if present is not None and trust is not None:
+        try:
+            trust.check(target, _read_optional(sig_path), what)
+        except signing.SignatureError:
+            present = None  # fetch again: the store's signature decides, and says why
     if present is not None:
         return Fetched(path=target, card=present, downloaded=False)
 
@@ -76,9 +109,18 @@ def fetch(
                 f"{name} {version}: the pinned sha256 {pinned[:12]}… does not match the"
                 f" published card's {card.sha256[:12]}… (wrong pin, or the store was altered)"
             )
+        bundle: bytes | None = None
+        check: Callable[[Path], None] | None = None
+        if trust is not None:
+            bundle = _stored_signature(backend, name, version)
+            check = lambda path: trust.check(path, bundle, what)  # noqa: E731
         downloaded = not _file_matches(target, card.size, pinned)
         if downloaded:
-            _download(backend, artifact_key(name, version), target, card, progress)
+            _download(backend, artifact_key(name, version), target, card, progress, check=check)
+        elif check is not None:
+            check(target)
+        if bundle is not None:
+            _replace_with(sig_path, bundle)
         _replace_with(card_path, raw_card)
     except BaseException:
         if made_dest:
@@ -114,8 +156,28 @@ def _file_matches(path: Path, size: int, sha256: str) -> bool:
     return digest.hexdigest() == sha256
 
 
+def _stored_signature(backend: Backend, name: str, version: str) -> bytes | None:
+    try:
+        return backend.read(signature_key(name, version))
+    except NotFoundError:
+        return None
+
+
+def _read_optional(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def _download(
-    backend: Backend, key: str, target: Path, card: ModelCard, progress: Progress | None
+    backend: Backend,
+    key: str,
+    target: Path,
+    card: ModelCard,
+    progress: Progress | None,
+    *,
+    check: Callable[[Path], None] | None = None,
 ) -> None:
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     what = f"{card.name} {card.version}"
@@ -129,6 +191,8 @@ def _download(
                 f"{what}: sha256 mismatch, expected {card.sha256[:12]}… got {got[:12]}…"
                 " (the stored artifact was altered or corrupted); refusing it"
             )
+        if check is not None:
+            check(partial)  # the signature, on exactly the bytes about to be served
         partial.replace(target)
     finally:
         with contextlib.suppress(FileNotFoundError):

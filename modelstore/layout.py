@@ -1,6 +1,7 @@
 """Where a model version's objects live, the same in every backend:
 
     <name>/<version>/model.onnx         the artifact, written first
+    <name>/<version>/model.sig          its signature (a Sigstore bundle), when signed
     <name>/<version>/model-card.json    the card, written last with a conditional create
 
 A version exists once its card exists; an artifact without a card is a publish that is
@@ -17,6 +18,7 @@ from modelstore.versions import parse_version
 
 ARTIFACT = "model.onnx"
 CARD = "model-card.json"
+SIGNATURE = "model.sig"
 
 
 def artifact_key(name: str, version: str) -> str:
@@ -25,6 +27,10 @@ def artifact_key(name: str, version: str) -> str:
 
 def card_key(name: str, version: str) -> str:
     return f"{name}/{version}/{CARD}"
+
+
+def signature_key(name: str, version: str) -> str:
+    return f"{name}/{version}/{SIGNATURE}"
 
 
 def complete_versions(objects: Iterable[StoredObject], name: str) -> list[str]:

@@ -1,10 +1,15 @@
-"""Publish a model version: artifact first, card last, never over an existing version.
+"""Publish a model version: artifact first, signature next, card last, never over an
+existing version.
 
 The card's conditional create is the commit point: until it exists the version is not
 listed, and of two racing publishers exactly one creates it. The artifact is written with a
 conditional create too, so a loser can never replace the winner's bytes under the winner's
 card. Re-running an interrupted publish of the *same* file resumes: the artifact already
 there has the same sha256, so only the card is missing.
+
+With a signing key, the model is signed locally before anything is uploaded (a bad key
+uploads nothing), and `model.sig` is stored before the card: a version is never listed
+without its signature when one was made, and the card names the signer's key id.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ import io
 from collections.abc import Mapping
 from pathlib import Path
 
+from modelstore import signing
 from modelstore.backends import Backend, ObjectExistsError, Progress, read_chunks
 from modelstore.card import ModelCard, now_utc
 from modelstore.errors import CardError, UsageError, VersionExistsError
-from modelstore.layout import artifact_key, card_key
+from modelstore.layout import artifact_key, card_key, signature_key
 from modelstore.schema import read_schema
 from modelstore.versions import parse_version, validate_name
 
@@ -35,6 +41,7 @@ def publish(
     serving_api: str = "tabular/v1",
     source_commit: str | None = None,
     progress: Progress | None = None,
+    sign_key: Path | None = None,
 ) -> ModelCard:
     validate_name(name)
     parse_version(version)
@@ -61,6 +68,7 @@ def publish(
         )
     except CardError as err:
         raise UsageError(str(err)) from None
+    signature = signing.sign(artifact, sign_key) if sign_key is not None else None
     backend.ensure_exists()
     if backend.exists(card_key(name, version)):
         raise _exists(backend, name, version)
@@ -78,12 +86,39 @@ def publish(
             digest_sha, digest_size = sha256, size
         else:
             digest_sha, digest_size = digest.sha256, digest.size
-    card = dataclasses.replace(draft, sha256=digest_sha, size=digest_size, created=now_utc())
+    if signature is not None:
+        _store_signature(backend, name, version, artifact, signature)
+    card = dataclasses.replace(
+        draft,
+        sha256=digest_sha,
+        size=digest_size,
+        created=now_utc(),
+        signer=signature.key_id if signature is not None else None,
+    )
     try:
         backend.create(card_key(name, version), io.BytesIO(card.to_json().encode()))
     except ObjectExistsError:
         raise _exists(backend, name, version) from None
     return card
+
+
+def _store_signature(
+    backend: Backend, name: str, version: str, artifact: Path, signature: signing.Signature
+) -> None:
+    """Store model.sig. A resumed publish keeps the one already there if it verifies with
+    this key for these bytes (signatures are randomised: a fresh one never equals it)."""
+    key = signature_key(name, version)
+    try:
+        backend.create(key, io.BytesIO(signature.bundle))
+    except ObjectExistsError:
+        signer = signing.TrustedKey(signature.key_id, signature.public_pem, "the signing key")
+        try:
+            signing.verify(artifact, backend.read(key), (signer,), what=f"{name} {version}")
+        except signing.SignatureError as err:
+            raise VersionExistsError(
+                f"{err}; {backend.location} holds another publish's {key} without a card"
+                f" (another publish is running, or one was interrupted: delete {key} to retry)"
+            ) from None
 
 
 def _check_resumable(backend: Backend, name: str, version: str, sha256: str) -> None:

@@ -61,8 +61,10 @@ class ModelStore:
         serving_api: str = "tabular/v1",
         source_commit: str | None = None,
         progress: Progress | None = None,
+        sign_key: Path | None = None,
     ) -> ModelCard:
-        """Upload `artifact` and its card; VersionExistsError if the version exists."""
+        """Upload `artifact` (signed with `sign_key`, an EC private key PEM, if given) and its
+        card; VersionExistsError if the version exists."""
         return publishing.publish(
             self.backend,
             artifact,
@@ -72,6 +74,7 @@ class ModelStore:
             serving_api=serving_api,
             source_commit=source_commit,
             progress=progress,
+            sign_key=sign_key,
         )
 
     def versions(self, name: str) -> list[Listed]:
@@ -94,9 +97,10 @@ class ModelStore:
         dest: Path,
         *,
         progress: Progress | None = None,
+        trust: fetching.Trust | None = None,
     ) -> Path:
         """Verified `dest/model.onnx` (plus `dest/model-card.json`); see `modelstore.fetch`."""
-        return self.fetch_verified(name, version, sha256, dest, progress=progress).path
+        return self.fetch_verified(name, version, sha256, dest, progress=progress, trust=trust).path
 
     def verify_stored(self, name: str, version: str, sha256: str) -> None:
         """Download and hash the stored artifact as `fetch` would; raise if it fails.
@@ -116,9 +120,13 @@ class ModelStore:
         dest: Path,
         *,
         progress: Progress | None = None,
+        trust: fetching.Trust | None = None,
     ) -> fetching.Fetched:
-        """Like `fetch`, also saying whether anything was downloaded."""
-        return fetching.fetch(self.backend, name, version, sha256, dest, progress=progress)
+        """Like `fetch`, also saying whether anything was downloaded. With `trust`, the
+        model must also carry a valid signature by the pinned signer (a trusted key)."""
+        return fetching.fetch(
+            self.backend, name, version, sha256, dest, progress=progress, trust=trust
+        )
 
 
 def open_store(

@@ -1,11 +1,11 @@
 """What reaches dev is a release: the tags CI pushes, judged by promotion.yaml's image policy.
 
 CI tags every build of main `sha-<short>` and `main-<run>-<sha>`, and a release tag vX.Y.Z
-`X.Y.Z` (docker/metadata-action in .github/workflows/ci.yml). promotion.yaml accepts only
-semver releases, so main builds are for testing and never promoted; the README and the
-config's own comment must say so, or developers wait for a merge that never reaches dev.
-These tests render the tags from the workflow's own metadata rules and run them through the
-bot's real filter and policy.
+`X.Y.Z` only (docker/metadata-action in .github/workflows/ci.yml): each tag is written once.
+promotion.yaml accepts only semver releases, so main builds are for testing and never
+promoted; the README and the config's own comment must say so, or developers wait for a
+merge that never reaches dev. These tests render the tags from the workflow's own metadata
+rules and run them through the bot's real filter and policy.
 """
 
 from __future__ import annotations
@@ -57,6 +57,10 @@ def pushed_tags(push: Push) -> set[str]:
     tags = set()
     for rule in ci_tag_rules():
         kind = rule["type"]
+        enable = rule.get("enable", "true")
+        assert enable in ("true", "{{is_default_branch}}"), rule
+        if enable == "{{is_default_branch}}" and not push.default_branch:
+            continue
         if kind == "semver":
             assert rule["pattern"] == "{{version}}", rule
             if push.ref.startswith("refs/tags/v"):
@@ -65,8 +69,6 @@ def pushed_tags(push: Push) -> set[str]:
             assert rule.get("format") == "short", rule
             tags.add(f"{rule.get('prefix', 'sha-')}{short}")
         elif kind == "raw":
-            if rule.get("enable") == "{{is_default_branch}}" and not push.default_branch:
-                continue
             value = rule["value"].replace("${{ github.run_number }}", str(push.run_number))
             tags.add(value.replace("{{sha}}", short))
         else:
@@ -89,8 +91,19 @@ def test_a_build_of_main_is_pushed_but_never_promoted() -> None:
 
 def test_a_release_tag_is_what_the_bot_promotes() -> None:
     tags = pushed_tags(Push("refs/tags/v1.4.2", run_number=413))
-    assert tags == {"1.4.2", f"sha-{SHA[:7]}"}
+    assert tags == {"1.4.2"}
     assert promotable(tags) == {"1.4.2"}
+
+
+def test_main_and_the_release_tag_of_one_commit_never_write_the_same_tag() -> None:
+    """Both builds run for a commit that is main's head and tagged v1.4.2. Their build args
+    differ (VERSION), so a tag both wrote would move to other bytes: none may be shared."""
+    main = pushed_tags(Push("refs/heads/main", run_number=412))
+    release = pushed_tags(Push("refs/tags/v1.4.2", run_number=413))
+    assert main and release
+    assert main.isdisjoint(release), main & release
+    # A second build of the same commit on main (a re-run) would write sha-<short> again:
+    # the image job refuses any tag that exists (tests/gitops/test_workflows.py).
 
 
 def test_the_docs_describe_the_tags_ci_really_pushes() -> None:

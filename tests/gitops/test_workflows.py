@@ -4,6 +4,8 @@ from main and version tags with OIDC only, promote nightly, and hold least privi
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack.procs import ROOT
+from devstack.oci_push import push_image
+from devstack.procs import ROOT, require_binary
+from devstack.registry import Registry
 from tests.gitops.manifests import IMAGE_REPOSITORY, bot_dir
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -81,11 +85,134 @@ def test_least_privilege_and_concurrency(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["ci.yml", "promotion.yml"])
-def test_actions_are_pinned_to_a_release(name: str) -> None:
+def test_actions_are_pinned_by_commit_sha_with_the_version_beside_it(name: str) -> None:
+    """A tag can be moved to other code by whoever controls the action's repository; a
+    commit SHA cannot. The comment says which release the SHA is, for people and Dependabot."""
+    text = (WORKFLOWS / name).read_text()
+    uses = re.findall(r"^\s*(?:-\s+)?uses:\s*(.*)$", text, re.MULTILINE)
+    assert uses
+    for line in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", line), line
     for job in load(name)["jobs"].values():
         for step in job["steps"]:
             if "uses" in step:
-                assert re.search(r"@(v\d+(\.\d+)*|[0-9a-f]{40})$", step["uses"]), step["uses"]
+                assert re.search(r"@[0-9a-f]{40}$", step["uses"]), step["uses"]
+
+
+def test_the_github_app_token_asks_only_for_what_the_bot_uses() -> None:
+    """Without permission-* inputs an App token carries every permission of the installation."""
+    (job,) = load("promotion.yml")["jobs"].values()
+    (token,) = steps_using(job, "actions/create-github-app-token")
+    asked = {k: v for k, v in token["with"].items() if k.startswith("permission-")}
+    assert asked == {
+        "permission-contents": "write",
+        "permission-pull-requests": "write",
+        "permission-issues": "write",
+        "permission-statuses": "write",
+    }
+    # This repository only: no owner/repositories widening it to the whole installation.
+    assert not {"owner", "repositories"} & set(token["with"])
+
+
+def test_container_and_base_images_are_pinned_by_digest() -> None:
+    digest = r"@sha256:[0-9a-f]{64}"
+    test_job = load("ci.yml")["jobs"]["test"]
+    assert re.fullmatch(rf"python:3\.11-bookworm{digest}", test_job["container"]["image"])
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (base,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.MULTILINE)
+    assert re.fullmatch(rf"python:3\.11-slim-bookworm{digest}", base)
+    for line in re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE):
+        assert line == "${PYTHON_IMAGE}", f"FROM {line} is not the digest-pinned base"
+
+
+def zizmor(*paths: Path) -> list[dict[str, Any]]:
+    """zizmor's findings (offline audits only; the auditor persona, so nothing is hidden)."""
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("zizmor")),
+            "--offline",
+            "--persona=auditor",
+            "--format=json",
+            "--no-progress",
+            *map(str, paths),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # 0: no findings; 10-14: findings of the highest severity found. Anything else broke.
+    assert result.returncode in (0, *range(10, 15)), result.stderr
+    findings = json.loads(result.stdout)
+    assert isinstance(findings, list)
+    return findings
+
+
+def above_low(findings: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"{f['ident']} ({f['determinations']['severity']}): {f['desc']}"
+        for f in findings
+        if f["determinations"]["severity"] not in ("Informational", "Low")
+    ]
+
+
+def test_zizmor_finds_nothing_above_low_in_the_workflows() -> None:
+    assert above_low(zizmor(WORKFLOWS)) == []
+
+
+def test_zizmor_flags_what_the_workflows_must_not_do(tmp_path: Path) -> None:
+    """Guards the audit above: a tag-pinned action and an all-powerful App token are found."""
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+        "    permissions: {}\n    steps:\n"
+        "      - uses: actions/create-github-app-token@v1\n"
+        "        with: {app-id: '1', private-key: x}\n"
+    )
+    found = " ".join(above_low(zizmor(bad.parent)))
+    assert "unpinned-uses" in found
+    assert "github-app" in found
+
+
+def refuse_existing_tags(refs: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "refuse-existing-tags")],
+        input=refs,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "REGISTRY_TLS_VERIFY": "false"},  # the local registry is HTTP
+    )
+
+
+def test_the_image_job_refuses_to_overwrite_any_tag(registry: Registry) -> None:
+    """Each tag is written once: the guard runs after login and before the push, on every tag
+    the metadata step made, and against a real registry it fails for a tag that exists."""
+    image = load("ci.yml")["jobs"]["image"]
+    names = [str(s.get("name", s.get("uses", ""))) for s in image["steps"]]
+    guard = next(i for i, s in enumerate(image["steps"]) if "refuse-existing-tags" in str(s))
+    assert names.index("ACR login") < guard < names.index("Build and push")
+    assert image["steps"][guard]["env"]["TAGS"] == "${{ steps.meta.outputs.tags }}"
+
+    require_binary("skopeo", "apt-get install skopeo")
+    push_image(registry.url, "nightshift/guarded", ["sha-4f47cc4"])
+    repo = f"{registry.host}/nightshift/guarded"
+
+    free = refuse_existing_tags(f"{repo}:1.4.2\n{registry.host}/nightshift/new:1.0.0\n")
+    assert free.returncode == 0, free.stderr
+    taken = refuse_existing_tags(f"{repo}:1.4.2\n{repo}:sha-4f47cc4\n")
+    assert taken.returncode == 1
+    assert f"{repo}:sha-4f47cc4 already exists" in taken.stderr
+    assert f"{repo}:1.4.2 already" not in taken.stderr
+    assert refuse_existing_tags("\n").returncode == 2
+
+
+def test_the_tag_guard_fails_closed_when_the_registry_cannot_answer() -> None:
+    result = refuse_existing_tags("127.0.0.1:9/nightshift/x:1.0.0\n")
+    assert result.returncode == 1
+    assert "cannot tell whether 127.0.0.1:9/nightshift/x:1.0.0 exists" in result.stderr
 
 
 def test_ci_runs_lint_types_and_the_readme_test_command_on_every_change() -> None:
