@@ -106,7 +106,8 @@ def same_text(a: str, b: str) -> bool:
     """Bodies edited on the web come back with CRLF; that alone is not a change."""
 
     def norm(text: str) -> str:
-        return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip()
+        # rstrip() takes each line's "\r" with its trailing spaces.
+        return "\n".join(line.rstrip() for line in text.split("\n")).strip()
 
     return norm(a) == norm(b)
 
@@ -138,7 +139,8 @@ def _request_reviewers(
         return ()
     except ReviewersRefusedError as err:
         if len(users) + len(teams) == 1:
-            return (f"review not requested from {', '.join([*users, *teams])}: {err}",)
+            (name,) = (*users, *teams)
+            return (f"review not requested from {name}: {err}",)
     warnings: list[str] = []
     for user in users:
         warnings += _request_reviewers(provider, number, [user], [])
