@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -232,3 +233,40 @@ def test_the_status_schema_refuses_a_broken_status(
     reports: Reports, path: list[str | int], value: Any
 ) -> None:
     assert problems(STATUS, broken(reports.status, path, value)) != []
+
+
+def doc_examples(kind: str) -> list[Any]:
+    """The ```json KIND blocks of docs/report.md, parsed."""
+    text = (ROOT / "docs" / "report.md").read_text(encoding="utf-8")
+    blocks = re.findall(rf"^```json {kind}\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
+    return [json.loads(block) for block in blocks]
+
+
+def test_the_examples_in_docs_report_md_hold_to_the_schemas() -> None:
+    reports, statuses = doc_examples("report"), doc_examples("status")
+    assert len(reports) == 1 and len(statuses) == 1
+    for report in reports:
+        assert problems(REPORT, report) == []
+    for status in statuses:
+        assert problems(STATUS, status) == []
+
+
+def test_docs_report_md_names_every_key_of_the_schemas() -> None:
+    """A key added to a schema without a line in the doc fails here."""
+    text = (ROOT / "docs" / "report.md").read_text(encoding="utf-8")
+
+    def keys(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "properties" and isinstance(value, dict):
+                    yield from value
+                yield from keys(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from keys(item)
+
+    for check in (REPORT, STATUS):
+        missing = {key for key in keys(check.schema) if f"`{key}`" not in text}
+        # status's pin keys are listed as `pins[].KEY` or grouped in one row
+        missing = {key for key in missing if f"`pins[].{key}`" not in text}
+        assert missing == set()
