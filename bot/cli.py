@@ -131,8 +131,11 @@ it edits and gates but writes nothing, and plans on the fetched remote branch li
     p = sub.add_parser(
         "serve",
         help="run passes nightly on the schedule in promotion.yaml",
-        description="Runs a pass every day at schedule.at in schedule.timezone; SIGTERM stops "
-        "it after the current pass. Logs the next run time.",
+        description="""\
+Runs a pass every day at schedule.at in schedule.timezone (promotion.yaml), as the bot's
+Deployment does; SIGTERM or SIGINT stops it after the current pass, with exit code 0.
+Logs the next run time, and each pass's summary table on stderr.
+""",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -177,11 +180,13 @@ it edits and gates but writes nothing, and plans on the fetched remote branch li
     p = sub.add_parser(
         "status",
         help="what each environment runs, since when, set by whom",
-        description="Shows, for each environment, what it runs (image tag and digest, model"
-        " version and sha256), since when, from which commit, set by the bot or a person,"
-        " and through which PR; and flags a version that a hold or a rejection says should"
-        " not run. It reads the checkout as it is, without fetching. Exit code 1 when an"
-        " environment cannot be read or is flagged.",
+        description="""\
+Shows, for each environment, what it runs (image tag and digest, model version and sha256),
+since when, from which commit, set by the bot or a person, and through which PR; and flags
+a version that a hold or a rejection says should not run. It reads the checkout as it is,
+without fetching (git pull first). Exit code 1 when an environment cannot be read or a
+version is flagged. --json prints the status report (docs/report.md).
+""",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
