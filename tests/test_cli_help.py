@@ -7,6 +7,7 @@ description or help text fails here, whoever adds it.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import pytest
 
 from app.__main__ import _parser as app_parser
 from bot.cli import _parser as bot_parser
+from devstack.procs import ROOT
 from modelstore.cli import build_parser as modelstore_parser
 
 # Deliberately hidden from --help (help=SUPPRESS), with the reason in the code that hides it.
@@ -112,3 +114,28 @@ def test_help_prints_and_exits_0(argv: list[str]) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: python -m ")
     assert result.stderr == ""
+
+
+# Keys of a WSGI request's environ (PEP 3333), which app/ reads per request: not settings.
+_WSGI_KEYS = {"CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING", "REMOTE_ADDR",
+              "QUERY_STRING", "HTTP_USER_AGENT"}  # fmt: skip
+_READS = re.compile(
+    r'(?:environ|env)(?:\.get\(|\[)\s*"(?P<a>[A-Z][A-Z0-9_]+)"'  # env.get("X"), env["X"]
+    r'|_positive\(env, "(?P<b>[A-Z0-9_]+)"'  # app's numeric settings
+)
+
+
+def variables_the_code_reads() -> set[str]:
+    found = set()
+    for package in ("bot", "modelstore", "app"):
+        for path in (ROOT / package).rglob("*.py"):
+            for match in _READS.finditer(path.read_text(encoding="utf-8")):
+                found.add(match["a"] or match["b"])
+    return found - _WSGI_KEYS
+
+
+def test_docs_cli_md_names_every_variable_the_code_reads() -> None:
+    names = variables_the_code_reads()
+    assert {"NIGHTSHIFT_GIT_SSH_KEY", "ORT_INTRA_OP_THREADS", "SERVER_HEADER_TIMEOUT"} <= names
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert sorted(n for n in names if f"`{n}`" not in text) == []
