@@ -27,7 +27,8 @@ The model comes from the environment:
 Tuning: MAX_BATCH (1024 rows), MAX_BODY_BYTES (1048576), ORT_INTRA_OP_THREADS (1),
   ORT_INTER_OP_THREADS (1), ACCESS_LOG_EVERY (100: log 1 in N successes, every error),
   and the server's WEB_CONCURRENCY (2 workers), SERVER_THREADS (128 per worker, on demand),
-  SERVER_HEADER_TIMEOUT (30 s), GRACEFUL_TIMEOUT (30 s) (see app/server.py).
+  SERVER_CONNECTIONS (2048 per worker), SERVER_HEADER_TIMEOUT (30 s), GRACEFUL_TIMEOUT
+  (30 s) (see app/server.py). /version shows APP_VERSION and APP_REVISION (build args).
 
 Example:
   MODEL_DIR=build/iris MODEL_NAME=iris MODEL_VERSION=1.0.0 \\
@@ -35,7 +36,7 @@ Example:
 """
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m app",
         description="Serve the pinned model with Granian (JSON access log on stdout).",
@@ -63,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         help="most Python threads per worker (default: $SERVER_THREADS or 128)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    args = parser.parse_args(argv)  # fmt: skip
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     from app.settings import Settings
 

@@ -25,14 +25,21 @@ from pathlib import Path
 from bot.errors import BotError, ConfigError
 
 EPILOG = """\
-environment:
+environment (all optional; docs/cli.md has the details):
   NIGHTSHIFT_REPO_URL      GitOps repository to clone when --repo is not a checkout yet
-  NIGHTSHIFT_GIT_TOKEN     token for HTTPS git (user NIGHTSHIFT_GIT_USERNAME, default
-                           x-access-token); or NIGHTSHIFT_GIT_SSH_KEY for SSH
-  GITHUB_TOKEN             token for promotion pull requests (pullRequests.tokenEnv)
+  NIGHTSHIFT_GIT_TOKEN     token (or password) for HTTPS git, sent as user
+                           NIGHTSHIFT_GIT_USERNAME (default x-access-token)
+  NIGHTSHIFT_GIT_SSH_KEY   path to a private key FILE for SSH git (not the key itself);
+                           without it SSH uses the agent. Also NIGHTSHIFT_GIT_SSH_PUBLIC_KEY
+                           (default: KEY.pub) and NIGHTSHIFT_GIT_SSH_PASSPHRASE
+  GITHUB_TOKEN             token for promotion pull requests (the variable named by
+                           pullRequests.tokenEnv; NIGHTSHIFT_GITHUB_TOKEN when that is unset)
+  GITHUB_REPOSITORY        owner/name of the PRs' repository when pullRequests.repository
+                           is not set (GitHub Actions sets it)
   GITHUB_API_URL           GitHub API root, e.g. https://HOST/api/v3 for Enterprise
-  AZURE_STORAGE_CONNECTION_STRING, MODEL_STORE
-                           model store credentials and default store URL
+  AZURE_STORAGE_CONNECTION_STRING
+                           model store credentials (else DefaultAzureCredential)
+  MODEL_STORE              store URL for `pin --model` when promotion.yaml names none
 
 exit codes: 0 ok (also: nothing to do), 1 some item failed, 2 bad usage or configuration
 """
@@ -73,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND --help)"
+    )
 
     def common(p: argparse.ArgumentParser, *, env: bool = True, json: bool = True) -> None:
         p.add_argument("--repo", type=Path, default=Path(), help="GitOps checkout (default: .)")
@@ -104,7 +113,14 @@ yet are not part of the plan. With uncommitted changes it plans on the working t
     common(p)
     with_url(p)
     _with_now(p)
+    run_description = """\
+Does one promotion pass now: fetch, discover, decide, plan, edit, gate, then commit and push
+for direct environments and open or update a pull request for the others, and report.
+Prints the summary table, or with --json the JSON report (docs/report.md). With --dry-run
+it edits and gates but writes nothing, and plans on the fetched remote branch like plan.
+"""
     p = sub.add_parser("run", help="do one promotion pass now", epilog=EPILOG,
+                       description=run_description,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     common(p)
     with_url(p)
@@ -115,8 +131,11 @@ yet are not part of the plan. With uncommitted changes it plans on the working t
     p = sub.add_parser(
         "serve",
         help="run passes nightly on the schedule in promotion.yaml",
-        description="Runs a pass every day at schedule.at in schedule.timezone; SIGTERM stops "
-        "it after the current pass. Logs the next run time.",
+        description="""\
+Runs a pass every day at schedule.at in schedule.timezone (promotion.yaml), as the bot's
+Deployment does; SIGTERM or SIGINT stops it after the current pass, with exit code 0.
+Logs the next run time, and each pass's summary table on stderr.
+""",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -130,18 +149,47 @@ yet are not part of the plan. With uncommitted changes it plans on the working t
         "environments/ENV) with the same minimal editor and gate as the bot. With --commit, "
         "commits as you: a rollback made this way sticks.",
     )
-    p.add_argument("environment", metavar="ENV")
+    p.add_argument(
+        "environment", metavar="ENV", help="the environment to pin, as promotion.yaml names it"
+    )
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--image", metavar="NAME=TAG[@sha256:HEX]")
-    what.add_argument("--model", metavar="NAME=VERSION")
-    p.add_argument("--sha256", metavar="HEX", help="the model's sha256 (default: its model card)")
+    what.add_argument(
+        "--image", metavar="NAME=TAG[@sha256:HEX]",
+        help="pin image NAME (as in the kustomization's images:) to TAG, and to its digest"
+        " when given (recommended: a tag can be re-pushed)",
+    )  # fmt: skip
+    what.add_argument(
+        "--model", metavar="NAME=VERSION",
+        help="pin model NAME to VERSION; its sha256 comes from --sha256 or its model card",
+    )  # fmt: skip
+    p.add_argument(
+        "--sha256", metavar="HEX",
+        help="the model's sha256 (default: read from its model card); with it, a pin still"
+        " works when the store is unreachable (the card check is then skipped, with a warning)",
+    )  # fmt: skip
     p.add_argument(
         "--store", metavar="URL", help="model store for the card (default: config or $MODEL_STORE)"
     )
     p.add_argument("--repo", type=Path, default=Path(), help="GitOps checkout (default: .)")
-    p.add_argument("--commit", action="store_true", help="commit the change as you")
+    p.add_argument(
+        "--commit", action="store_true",
+        help="commit the change as you (git's user.name and user.email), not as the bot;"
+        " push it yourself. Without it the edit is left in the working tree",
+    )  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
-    p = sub.add_parser("status", help="what each environment runs, since when, set by whom")
+    p = sub.add_parser(
+        "status",
+        help="what each environment runs, since when, set by whom",
+        description="""\
+Shows, for each environment, what it runs (image tag and digest, model version and sha256),
+since when, from which commit, set by the bot or a person, and through which PR; and flags
+a version that a hold or a rejection says should not run. It reads the checkout as it is,
+without fetching (git pull first). Exit code 1 when an environment cannot be read or a
+version is flagged. --json prints the status report (docs/report.md).
+""",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     common(p, env=False)
     p.add_argument(
         "--history", nargs=2, metavar=("ENV", "ARTIFACT"),
