@@ -72,6 +72,7 @@ class EnvPlan:
     left_out: tuple[str, ...]
     has_clusters: bool
     gate: GateResult
+    owners: tuple[str, ...] = ()  # the upstream's reviewers, for the CODEOWNERS line
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -140,6 +141,7 @@ def plan(repo: Path, request: EnvRequest) -> EnvPlan:
         left_out=flux.left_out if flux else (),
         has_clusters=flux is not None,
         gate=gate,
+        owners=upstream.reviewers,
     )
 
 
@@ -319,9 +321,10 @@ def hand_steps(env_plan: EnvPlan) -> str:
             f" and put its client ID in {identity.file} (now {PLACEHOLDER_CLIENT_ID}, which"
             " gets no token) (docs/operator-runbook.md, section 2)."
         )
+    owners = " ".join(f"@{o.removeprefix('@')}" for o in env_plan.owners) or "@your-org/team"
     steps += [
-        f"CODEOWNERS: add `/environments/{name}/ @your-org/your-team`, so {name}'s pins need"
-        " the reviewers you name.",
+        f"CODEOWNERS: add `/environments/{name}/ {owners}`, so changes to {name}'s pins need"
+        " those reviewers.",
         f"Branch protection: {name}'s "
         + (
             "direct commits need the bot in main's bypass list."

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot import envadd
 from bot.cli import main
+from bot.errors import BotError
 from bot.yamlpatch import append_mapping_item, apply_splices, parse, remove_item
 from devstack.estate import git, person_env
 from devstack.procs import ROOT
@@ -78,7 +80,8 @@ def test_golden_qa_from_staging(repo: Path, capsys: pytest.CaptureFixture[str]) 
         "          - accuracy >= 0.93\n", "          - accuracy >= 0.93\n" + inserted, 1
     )
     assert "soak 24h (staging's soak)" in out
-    assert "to do by hand:" in out and "id-nightshift-qa" in out and "CODEOWNERS" in out
+    assert "to do by hand:" in out and "id-nightshift-qa" in out
+    assert "CODEOWNERS: add `/environments/qa/ @nightshift/ml-platform`" in out
     assert "flux bootstrap" in out and "docs/operator-runbook.md" in out
 
 
@@ -225,6 +228,19 @@ def test_an_overlay_that_would_not_render_is_refused_and_nothing_remains(
     assert "missing-patch.yaml" in err and "nightshift-env-add-" not in err, err
     assert snapshot(repo) == before
     assert not (repo / "environments/qa").exists() and not (repo / "clusters/qa").exists()
+
+
+def test_a_write_that_fails_midway_leaves_nothing(repo: Path) -> None:
+    """clusters/qa appears after the checks (another process): environments/qa, already
+    moved into place, is taken back, and no temporary folder or file is left behind."""
+    env_plan = envadd.plan(repo, envadd.EnvRequest("qa", "staging"))
+    (repo / "clusters" / "qa").mkdir()
+    before = snapshot(repo)
+    entries = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*"))
+    with pytest.raises(BotError, match="clusters/qa appeared while adding"):
+        envadd.write(repo, env_plan)
+    assert snapshot(repo) == before
+    assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*")) == entries
 
 
 def test_dry_run_shows_every_file_and_writes_nothing(
