@@ -195,6 +195,7 @@ version is flagged. --json prints the status report (docs/report.md).
         "--history", nargs=2, metavar=("ENV", "ARTIFACT"),
         help="every version ENV ran of ARTIFACT, with dates, PRs and rollbacks (git only)",
     )  # fmt: skip
+    _env_parser(sub)
     return parser
 
 
@@ -240,6 +241,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _serve(args)
     if args.command == "pin":
         return _pin(args)
+    if args.command == "env":
+        return _env(args)
     return _status(args)
 
 
@@ -352,3 +355,65 @@ def _status(args: argparse.Namespace) -> int:
     status = collect(args.repo.resolve(), pr_tracer(args.repo.resolve()))
     print(to_json(status) if args.json else render(status, datetime.now(UTC)), end="")
     return status.exit_code
+
+
+# --- env add (issue 17) ---------------------------------------------------------------
+
+ENV_ADD_DESCRIPTION = """\
+Adds environment NAME, promoted from UPSTREAM, in one step:
+  environments/NAME/   UPSTREAM's overlay with its pins; namespace and labels renamed, the
+                       workload identity's client ID blanked (it must be NAME's own)
+  promotion.yaml       NAME's entry after the last environment; no other byte changes
+  clusters/NAME/       Flux objects from clusters/UPSTREAM/, when that folder exists
+Nothing is written unless the new overlay renders and validates (the gate) and the new
+promotion.yaml loads. It refuses a name that exists, an unknown UPSTREAM, a name that is not
+a DNS-1123 label, and a promotion.yaml with uncommitted changes (exit 2). Afterwards it
+prints what to do by hand: identity, CODEOWNERS, branch protection, Flux bootstrap.
+"""
+
+
+def _env_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`env add` (issue 17). Here at the end, apart from the other commands; its handler
+    and everything it does are in bot.envadd."""
+    env = sub.add_parser(
+        "env",
+        help="manage environments (add one)",
+        description="Manage the environments of the promotion chain.",
+    )
+    env_sub = env.add_subparsers(dest="env_command", required=True, metavar="ACTION")
+    p = env_sub.add_parser(
+        "add",
+        help="add an environment promoted from an existing one",
+        description=ENV_ADD_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", metavar="NAME", help="the new environment, e.g. qa (a DNS-1123 label)")
+    p.add_argument(
+        "--from", dest="upstream", metavar="UPSTREAM", required=True,
+        help="the environment NAME takes its versions from, once they soaked there",
+    )  # fmt: skip
+    p.add_argument(
+        "--mode", choices=("direct", "pull-request"), default="pull-request",
+        help="how the bot promotes into NAME: commits on main, or pull requests that"
+        " reviewers merge (default: pull-request)",
+    )  # fmt: skip
+    p.add_argument(
+        "--soak", metavar="DURATION",
+        help="how long a version runs in UPSTREAM before NAME takes it, e.g. 24h or 3d"
+        " (default: UPSTREAM's own soak as written, or 24h when UPSTREAM has none)",
+    )  # fmt: skip
+    p.add_argument("--repo", type=Path, default=Path(), help="GitOps checkout (default: .)")
+    p.add_argument(
+        "--commit", action="store_true",
+        help="commit the new files as you (your git identity), on the checked-out branch",
+    )  # fmt: skip
+    p.add_argument(
+        "--dry-run", action="store_true",
+        help="check everything and show the files as a diff; write nothing",
+    )  # fmt: skip
+
+
+def _env(args: argparse.Namespace) -> int:
+    from bot.envadd import handle
+
+    return handle(args)

@@ -515,3 +515,97 @@ def remove_pair(doc: Document, mapping: MappingNode, index: int) -> Splice:
             previous_break -= 1
         return Splice(previous_break, len(text), "")
     return Splice(line_start, line_end + _break_length(text, line_end), "")
+
+
+# --- sequence items -------------------------------------------------------------------
+
+
+def _content_end(node: Node) -> int:
+    """Where the last character a node writes ends: its last scalar or flow collection.
+
+    A block collection's own end mark lies at the next token, past any comments and blank
+    lines that follow it (and that belong to what comes next), so it is not used.
+    """
+    if not _is_block_collection(node):  # a scalar, an alias or a flow collection
+        return int(node.end_mark.index)
+    children: list[Node] = []
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            children += [key, value]
+    elif isinstance(node, SequenceNode):
+        children = list(node.value)
+    return max((_content_end(child) for child in children), default=node.start_mark.index)
+
+
+def _item_end(doc: Document, sequence: SequenceNode, index: int) -> int:
+    """The end of item `index`'s last line, with the comment lines indented under it.
+
+    Comment lines deeper than the item's `-` that directly follow it (a commented-out key,
+    say) are the item's; a blank line or a shallower comment starts what comes next.
+    """
+    text = doc.text
+    dash = _dash_column(doc, sequence.value[index])
+    end = _line_end(text, _content_end(sequence.value[index]))
+    while end < len(text):
+        start = end + _break_length(text, end)
+        following = _line_end(text, start)
+        line = text[start:following]
+        stripped = line.lstrip(" ")
+        if not stripped.startswith("#") or len(line) - len(stripped) <= dash:
+            break
+        end = following
+    return end
+
+
+def _dash_column(doc: Document, item: Node) -> int:
+    """The column of the `-` that introduces a block sequence item."""
+    text = doc.text
+    start = item.start_mark.index
+    line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
+    prefix = text[line_start:start]
+    if prefix.strip() != "-":
+        raise doc.error(item, "expected a block list item (`- key: value`) here; edit it by hand")
+    return prefix.index("-")
+
+
+def append_mapping_item(
+    doc: Document, sequence: SequenceNode, pairs: Sequence[tuple[str, str]]
+) -> Splice:
+    """Add a `- key: value` mapping after the last item of a block `sequence`.
+
+    `pairs` are already-rendered YAML (`name`, `[a, b]`): the caller chooses quoting and
+    flow style. The new item copies the last item's indentation, and is placed after that
+    item's last line and the comment lines indented under it, so a comment that introduces
+    the next top-level key stays with that key.
+    """
+    if sequence.flow_style or not sequence.value:
+        raise doc.error(sequence, "expected a non-empty block list here; add the item by hand")
+    last = sequence.value[-1]
+    dash = _dash_column(doc, last)
+    key_column = int(last.start_mark.column)
+    position = _item_end(doc, sequence, len(sequence.value) - 1)
+    lines = [
+        (" " * dash + "-" + " " * (key_column - dash - 1) if i == 0 else " " * key_column)
+        + f"{key}: {value}"
+        for i, (key, value) in enumerate(pairs)
+    ]
+    return Splice(position, position, "".join(f"{doc.newline}{line}" for line in lines))
+
+
+def remove_item(doc: Document, sequence: SequenceNode, index: int) -> Splice:
+    """Remove item `index` of a block `sequence`: its lines, and the comments under it."""
+    if sequence.flow_style:
+        raise doc.error(sequence, "cannot remove an item of a flow list; edit it by hand")
+    if len(sequence.value) < 2:
+        raise doc.error(sequence, "cannot remove the only item of a list; edit it by hand")
+    text = doc.text
+    item = sequence.value[index]
+    _dash_column(doc, item)
+    first = item.start_mark.index
+    start = max(text.rfind("\n", 0, first), text.rfind("\r", 0, first))
+    if start > 0 and text.startswith("\r\n", start - 1):
+        start -= 1
+    end = _item_end(doc, sequence, index)
+    if start < 0:  # the item is on the first line: take its line break instead
+        return Splice(0, end + _break_length(text, end), "")
+    return Splice(start, end, "")
