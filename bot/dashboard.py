@@ -214,7 +214,7 @@ def chart(dashboard: Dashboard) -> list[str]:
 
 
 def _chart_text(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+:@/ -]", "_", inert.one_line(text, 60))
+    return re.sub(r"[^A-Za-z0-9.,_+:/ -]", "_", inert.one_line(text, 60))
 
 
 def _environment(env: EnvironmentView) -> list[str]:
