@@ -99,11 +99,14 @@ def build(
     open_prs: Mapping[str, OpenPullRequest],
     violations: Iterable[tuple[str, str]],
     errors: Sequence[str],
+    plans: Mapping[str, EnvironmentPlan] | None = None,
 ) -> Dashboard:
-    """`pins` and `unreadable` describe each environment after the write; `reports` are the
-    pass's outcomes (with the plans); `open_prs` is keyed by environment; `violations` are
-    (environment, the one-line finding) pairs, which also sit in `errors` as "should not
-    run: …" lines and are shown only at their environment."""
+    """`pins` and `unreadable` describe each environment after the write, and `plans` (when
+    given) are made on that state: what waits *now* (dev just moved, so staging waits for
+    it to soak). `reports` are what the pass did (outcomes, and the moves of its plans);
+    `open_prs` is keyed by environment; `violations` are (environment, finding) pairs,
+    which also sit in `errors` as "should not run: …" lines and are shown only at their
+    environment."""
     by_env = {r.plan.environment: r for r in reports}
     bad: dict[str, list[str]] = {}
     for env, line in violations:
@@ -114,6 +117,7 @@ def build(
     for spec in config.environments:
         report = by_env.get(spec.name)
         plan = report.plan if report else EnvironmentPlan(spec.name, (), ())
+        now = (plans or {}).get(spec.name, plan)
         upstream_pins = running.get(spec.upstream or "", {})
         views.append(
             EnvironmentView(
@@ -122,7 +126,7 @@ def build(
                 soak=spec.soak,
                 mode=spec.mode,
                 pins=tuple(pins.get(spec.name, ())),
-                waits=tuple(_waits(plan, upstream_pins)),
+                waits=tuple(_waits(now, upstream_pins)),
                 moves=tuple(
                     f"{b.artifact} {b.old.value if b.old else '(none)'} → {b.new.value}"
                     for b in plan.bumps
@@ -155,7 +159,8 @@ def _waits(plan: EnvironmentPlan, upstream: Mapping[Artifact, Pin]) -> list[Wait
 def render_body(dashboard: Dashboard, *, limit: int = BODY_LIMIT) -> str:
     """The issue body. Deterministic: the same dashboard renders the same text."""
     failing = [e for e in dashboard.environments if e.outcome == "failed" or e.error]
-    count = len(dashboard.errors) + len(failing)
+    violated = sum(len(e.should_not_run) for e in dashboard.environments)
+    count = len(dashboard.errors) + len(failing) + violated
     verdict = (
         "✅ The last pass had no errors."
         if not count

@@ -510,6 +510,7 @@ def _dashboard_body(ctx: Pass, report: PassReport, open_prs: Mapping[str, OpenPu
         open_prs=open_prs,
         violations=[(v.environment, str(v)) for v in found],
         errors=report.errors,
+        plans={p.environment: p for p in _plan(ctx, states)},
     )
     return render_body(board)
 

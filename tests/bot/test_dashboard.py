@@ -78,7 +78,7 @@ def estate_view(*, hostile: str = "1.1.0") -> Dashboard:
 def test_the_body_shows_what_runs_waits_and_failed_per_environment() -> None:
     body = render_body(estate_view())
     assert body.startswith(MARKER + "\n")
-    assert "❌ The last pass had 2 errors: see below." in body  # prod, and the store
+    assert "❌ The last pass had 3 errors: see below." in body  # prod, its violation, the store
     dev = body.split("## dev\n", 1)[1].split("## staging\n", 1)[0]
     assert "| image model-api | `1.1.0` |" in dev, dev
     assert f'<code title="{DIGEST}">sha256:abababababab</code>' in dev
