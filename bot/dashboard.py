@@ -288,8 +288,11 @@ def _wait(env: EnvironmentView, wait: Wait) -> str:
 def _outcome(env: EnvironmentView) -> str:
     mark = "❌ " if env.outcome == "failed" else ""
     text = f"{mark}{env.outcome}"
-    if env.detail:
-        text += f": {inert.markdown(env.detail, inert.REASON_LIMIT)}"
+    detail = env.detail
+    if env.pull_request is not None:  # linked above already; keep only what follows it
+        detail = detail.removeprefix(env.pull_request.url).lstrip("; ")
+    if detail:
+        text += f": {inert.markdown(detail, inert.REASON_LIMIT)}"
     if env.moves:
         text += " — " + "; ".join(inert.markdown(move) for move in env.moves)
     if env.gate and env.gate != "passed":

@@ -112,7 +112,9 @@ def test_the_dashboard_shows_the_estate_after_each_pass(story: Story) -> None:
     assert f"**Open pull request:** [#{pr['number']} " in staging, staging
     assert f"]({pr['html_url']})" in staging
     assert "soaks in dev" not in staging  # it moves now, by the PR
-    assert "**Last pass:** pr-opened: " in staging, staging
+    assert "**Last pass:** pr-opened — image model-api 1.0.0 → 1.1.0; model iris" in staging, (
+        staging
+    )
 
     # 4. A person rejects 1.1.0 of the image, which dev runs: the dashboard says dev should
     #    not run it, the pass fails (exit 1), and staging's PR is closed as refused.
