@@ -19,7 +19,8 @@ endpoints the bot uses, and is strict where GitHub is lenient, to catch client m
     PATCH /repos/{o}/{r}/issues/{n}                   title, body, state, labels, ...
 
 Issues and pull requests share one numbering per repository, and the issues list shows
-pull requests too, with a `pull_request` object, as GitHub's does.
+pull requests too, with a `pull_request` object, as GitHub's does. `disable_issues` turns
+a repository's Issues off: opening one is then a 410 (pull requests still work).
 
 As on GitHub, label names are unique per repository regardless of case, a review request
 for a name outside `set_collaborators` is a 422, and `head: owner:branch` of another owner
@@ -157,6 +158,7 @@ class FakeState:
     statuses: dict[tuple[str, str], list[Json]] = field(default_factory=dict)
     # owner/repo → issues (not PRs), oldest first; numbers are shared with PRs, as on GitHub
     issues: dict[str, list[Json]] = field(default_factory=dict)
+    issues_disabled: set[str] = field(default_factory=set)  # owner/repo with Issues turned off
 
 
 # -- git, on the bare repositories ---------------------------------------------------------
@@ -791,6 +793,8 @@ class Api:
     def create_issue(self, owner: str, repo: str, body: Any, login: str) -> Json:
         data = _check_body(body, ISSUE_CREATE_FIELDS)
         self.bare(owner, repo)
+        if f"{owner}/{repo}" in self.state.issues_disabled:
+            raise ApiError(410, "Issues are disabled for this repo")
         if data.get("title") in (None, ""):
             raise _validation([{"resource": "Issue", "field": "title", "code": "missing_field"}])
         slug = f"{owner}/{repo}"
@@ -1296,6 +1300,11 @@ class GitHubFake(Service):
         with self.state.lock:
             self.state.faults.clear()
             self.state.broken.clear()
+
+    def disable_issues(self, repository: str) -> None:
+        """Turn the repository's Issues off: opening one is GitHub's 410 Gone."""
+        with self.state.lock:
+            self.state.issues_disabled.add(repository)
 
     def set_collaborators(self, repository: str, names: set[str]) -> None:
         """Only these logins and `org/team` slugs can be asked to review on `repository`."""
