@@ -31,6 +31,7 @@ from bot.config_schema import (
     AuthKind,
     Bundle,
     Config,
+    DashboardSettings,
     DeployStatus,
     EnvironmentSpec,
     GitSettings,
@@ -298,6 +299,7 @@ class _Reader:
                 "git",
                 "pullRequests",
                 "budgets",
+                "dashboard",
             ),
             what="a mapping with apiVersion and environments",
         )
@@ -335,6 +337,7 @@ class _Reader:
                 else PullRequestSettings()
             ),
             budgets=self.budgets(top["budgets"]) if "budgets" in top else Budgets(),
+            dashboard=self.dashboard(top["dashboard"], top) if "dashboard" in top else None,
         )
 
     def registry(self, name: str, node: yaml.Node, path: str) -> RegistrySpec:
@@ -912,6 +915,47 @@ class _Reader:
             if not _ENV_VAR.match(token_env):
                 self.fail(body["tokenEnv"], "pullRequests.tokenEnv", "an environment variable name")
         return PullRequestSettings(repository, api_url, token_env)
+
+    def dashboard(self, node: yaml.Node, top: dict[str, yaml.Node]) -> DashboardSettings | None:
+        """`dashboard:` on (a mapping, or `true`), or off (`false`, `enabled: false`)."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL:
+            enabled, body = self.boolean(node, "dashboard"), {}
+        else:
+            body = self.mapping(node, "dashboard", optional=("enabled", "title", "labels"))
+            enabled = self.optional(body, "enabled", "dashboard", self.boolean, True)
+        if not enabled:
+            return None
+        if "pullRequests" not in top:
+            self.fail(
+                node,
+                "dashboard",
+                "a pullRequests section too",
+                "the dashboard is a GitHub issue: it needs pullRequests (the repository, and"
+                " the token in tokenEnv)",
+            )
+        default = DashboardSettings()
+        title = default.title
+        if "title" in body:
+            title = self.text(body["title"], "dashboard.title")
+            if len(title) > 256 or "\n" in title:
+                self.fail(body["title"], "dashboard.title", "one line of at most 256 characters")
+        labels = default.labels
+        if "labels" in body:
+            labels = self.strings(body["labels"], "dashboard.labels", "a list of label names")
+            if not labels:
+                self.fail(
+                    body["labels"], "dashboard.labels", "at least one label",
+                    "the dashboard issue is found again by its labels",
+                )  # fmt: skip
+            for i, label in enumerate(labels):
+                # GitHub's `labels` filter is comma-separated; labels are at most 50 long.
+                if "," in label or len(label) > 50:
+                    self.fail(
+                        body["labels"].value[i],
+                        f"dashboard.labels[{i}]",
+                        "a label name of at most 50 characters, without commas",
+                    )
+        return DashboardSettings(title, labels)
 
     def schedule(self, node: yaml.Node) -> Schedule:
         body = self.mapping(node, "schedule", required=("at", "timezone"))

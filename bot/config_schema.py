@@ -239,6 +239,23 @@ class PullRequestSettings:
     token_env: str = "GITHUB_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
+DEFAULT_DASHBOARD_TITLE = "Nightshift promotion dashboard"
+DEFAULT_DASHBOARD_LABEL = "nightshift-dashboard"
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """The promotion dashboard issue (bot/dashboard.py): one GitHub issue, kept current by
+    every writing pass. It is found again by its hidden marker and all of `labels`, so the
+    labels are never empty; the forge and token are `pullRequests`'."""
+
+    title: str = DEFAULT_DASHBOARD_TITLE
+    labels: tuple[str, ...] = (DEFAULT_DASHBOARD_LABEL,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(self.labels))
+
+
 @dataclass(frozen=True)
 class Config:
     path: str
@@ -253,6 +270,7 @@ class Config:
     git: GitSettings = field(default_factory=GitSettings)
     pull_requests: PullRequestSettings = field(default_factory=PullRequestSettings)
     budgets: Budgets = field(default_factory=Budgets)  # time per dependency, and the pass
+    dashboard: DashboardSettings | None = None  # None: no dashboard issue
 
     def __post_init__(self) -> None:
         _freeze(self, "registries", "images", "models")

@@ -50,6 +50,17 @@ class PullRequestTrace:
 
 
 @dataclass(frozen=True)
+class Issue:
+    """An issue (never a pull request: the issues API lists both, and these are dropped)."""
+
+    number: int
+    url: str
+    title: str
+    body: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 5
     backoff: float = 1.0
@@ -215,6 +226,29 @@ class GitHubProvider:
             approvers=tuple(sorted(u for u, state in last.items() if state == "APPROVED")),
         )
 
+    # -- issues (issue 17: the promotion dashboard) -------------------------------------
+
+    def open_issues(self, labels: Sequence[str]) -> list[Issue]:
+        """Open issues that carry every one of `labels`, oldest first; pull requests, which
+        GitHub's issues list includes (with a `pull_request` key), are skipped."""
+        params = {"state": "open", "labels": ",".join(labels), "sort": "created",
+                  "direction": "asc"}  # fmt: skip
+        items = self._pages(self._repo_path("issues"), params)
+        return [_issue(item) for item in items if "pull_request" not in item]
+
+    def create_issue(
+        self, title: str, body: str, labels: Sequence[str], *, landed: Callable[[], bool]
+    ) -> Issue | None:
+        """Open an issue. Not idempotent: after a 5xx or a lost connection `landed` is asked
+        whether it was created anyway; if so, None (the caller finds it)."""
+        payload = {"title": title, "body": body, "labels": list(labels)}
+        data = self._request("POST", self._repo_path("issues"), json=payload, landed=landed)
+        return None if data is None else _issue(data)
+
+    def update_issue(self, number: int, *, title: str, body: str) -> Issue:
+        payload = {"title": title, "body": body}
+        return _issue(self._request("PATCH", self._repo_path(f"issues/{number}"), json=payload))
+
     # -- HTTP ---------------------------------------------------------------------------
 
     def _repo_path(self, tail: str) -> str:
@@ -368,6 +402,22 @@ def _json(response: requests.Response, method: str, path: str) -> Any:
         raise GitHubError(
             f"GitHub {method} {path} returned {response.status_code} that is not JSON"
         ) from None
+
+
+def _issue(data: Any) -> Issue:
+    try:
+        return Issue(
+            number=int(data["number"]),
+            url=str(data.get("html_url") or data.get("url") or ""),
+            title=str(data["title"]),
+            body=str(data.get("body") or ""),
+            labels=tuple(
+                str(label["name"] if isinstance(label, dict) else label)
+                for label in data.get("labels") or ()
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise GitHubError(f"GitHub returned an issue without {err}") from None
 
 
 def _pull(data: Any) -> PullRequest:

@@ -137,6 +137,9 @@ class Skip:
     # "held" or "rejected" when a person said this must not move (a hold, a rejection, a
     # rollback): an open PR proposing it no longer matches the plan and is closed.
     refusal: str = ""
+    # A soak wait: when the version will have soaked (the dashboard shows this, not the
+    # elapsed time, so it renders the same on every pass until something changes).
+    until: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -299,7 +302,7 @@ def _from_upstream(
             if deploys is not None
             else f"{new.value} is soaking in {upstream}: {_human(soaked)} of {_human(stage.soak)}"
         )
-        return Skip(env, artifact, text)
+        return Skip(env, artifact, text, until=since + stage.soak)
     verification = data.verified(upstream, since) if data.verified is not None else None
     if verification is not None and not verification.ok:
         why = "; ".join(verification.failures())

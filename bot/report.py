@@ -29,12 +29,23 @@ class EnvironmentReport:
 
 
 @dataclass(frozen=True)
+class DashboardReport:
+    """What happened to the promotion dashboard issue (bot/dashboard_sync.py)."""
+
+    outcome: Literal["created", "updated", "unchanged", "failed"]
+    url: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class PassReport:
     environments: tuple[EnvironmentReport, ...]
     errors: tuple[str, ...] = field(default=())  # failures outside any one environment
     # Seconds per stage (checkout, discover, state, plan, edit_gate, write) and in total,
     # so a slow night says where it went.
     timings: tuple[tuple[str, float], ...] = field(default=())
+    # The dashboard issue; None when it is off, or the pass does not write (plan, --dry-run).
+    dashboard: DashboardReport | None = None
 
     @property
     def exit_code(self) -> int:
@@ -88,6 +99,9 @@ def render_table(report: PassReport) -> str:
     for row in [header, *rows]:
         cells = [str(row[i]).ljust(widths[i]) for i in range(4)]
         lines.append("  ".join([*cells, row[4]]).rstrip())
+    if report.dashboard is not None:
+        board = report.dashboard
+        lines.append(f"dashboard: {inert.one_line(board.url or '-')} ({board.outcome})")
     lines.extend(f"error: {inert.one_line(error, inert.REASON_LIMIT)}" for error in report.errors)
     return "\n".join(lines) + "\n"
 
@@ -140,6 +154,15 @@ def to_json(report: PassReport) -> str:
         ],
         "errors": list(report.errors),
         "timings_s": {stage: round(seconds, 3) for stage, seconds in report.timings},
+        "dashboard": (
+            None
+            if report.dashboard is None
+            else {
+                "url": report.dashboard.url,
+                "outcome": report.dashboard.outcome,
+                "detail": report.dashboard.detail,
+            }
+        ),
     }
     return json.dumps(data, indent=2) + "\n"
 

@@ -15,10 +15,11 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import cast
 
 import pygit2
 
@@ -27,7 +28,9 @@ from bot.budget import Budgets, Deadlines
 from bot.candidate import Candidate
 from bot.changes import changeset, edit_for
 from bot.config import load_config
-from bot.config_schema import Config, EnvironmentSpec, GitSettings
+from bot.config_schema import Config, DashboardSettings, EnvironmentSpec, GitSettings
+from bot.dashboard import OpenPullRequest, Pin, build, render_body
+from bot.dashboard_sync import IssueTracker, publish
 from bot.deployed import Deployment, default_kustomization, deployments
 from bot.discover import Discoverer
 from bot.errors import BotError, ConfigError, GitError
@@ -38,8 +41,9 @@ from bot.offers import Catalog, model_gates_check, newest_offers
 from bot.plan import Artifact, EnvironmentPlan, Hold, Offer, PlanInput, Stage, plan
 from bot.pr import PullRequestProvider
 from bot.ranking import newer_by_policy
-from bot.report import EnvironmentReport, PassReport
+from bot.report import DashboardReport, EnvironmentReport, PassReport
 from bot.state import EnvironmentState, IsNewer, read_states
+from bot.status import pin_rows
 from bot.verify import PrometheusError, Verification, check_query, verify
 from bot.violations import find_violations
 from bot.write import (
@@ -170,6 +174,9 @@ def run_pass(
                 bounded = bounded_factory(provider_factory, deadlines)
                 with _clock(timings, "write"):
                     report = write(target, selected, bounded)
+                if config.dashboard is not None:
+                    with _clock(timings, "dashboard"):
+                        report = _dashboard(ctx, report, config.dashboard, bounded)
         finally:
             discoverer.close()
     timings["total"] = time.perf_counter() - started
@@ -459,6 +466,53 @@ def _series(
             (c.version, tuple(sorted((c.card.metrics if c.card else {}).items()))) for c in between
         )
     return out
+
+
+# ---- issue 17: the promotion dashboard, after everything else -----------------------------
+
+
+def _dashboard(
+    ctx: Pass, report: PassReport, settings: DashboardSettings, factory: ProviderFactory
+) -> PassReport:
+    """Publish the dashboard issue: the estate as it is after this pass's writes (states
+    are read again), its waits and errors. Its failure is one more error of the pass (exit
+    1); the commits and PRs already written stand."""
+    try:
+        provider = factory(ctx.config)
+    except BotError as err:
+        board = DashboardReport("failed", None, f"dashboard: {err}")
+    else:
+        if callable(getattr(provider, "open_issues", None)):
+            tracker = cast("IssueTracker", provider)
+            board = publish(tracker, settings, lambda prs: _dashboard_body(ctx, report, prs))
+        else:
+            board = DashboardReport("failed", None, "dashboard: the forge cannot write issues")
+    errors = report.errors + ((board.detail,) if board.outcome == "failed" else ())
+    return replace(report, errors=errors, dashboard=board)
+
+
+def _dashboard_body(ctx: Pass, report: PassReport, open_prs: Mapping[str, OpenPullRequest]) -> str:
+    states = _states(ctx)
+    repo = ctx.checkout.repo
+    git = repo if isinstance(repo, pygit2.Repository) else None
+    pins: dict[str, list[Pin]] = {}
+    if git is not None:
+        for row in pin_rows(git, states):
+            pins.setdefault(row.environment, []).append(
+                Pin(row.artifact, row.version, row.digest, row.since, row.commit, row.pr)
+            )
+    found = find_violations(ctx.config, states, git, ctx.view.head)
+    board = build(
+        ctx.config,
+        pins=pins,
+        unreadable={name: s.error for name, s in states.items() if s.error},
+        reports=report.environments,
+        open_prs=open_prs,
+        violations=[(v.environment, str(v)) for v in found],
+        errors=report.errors,
+        plans={p.environment: p for p in _plan(ctx, states)},
+    )
+    return render_body(board)
 
 
 def _report(ctx: Pass, prepared: list[Prepared], outcome: str) -> PassReport:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -152,7 +152,12 @@ def collect(repo: Path, trace: Trace | None = None) -> Status:
     return Status(rows, errors, flags, warnings)
 
 
-def _rows(git: pygit2.Repository, states: dict[str, EnvironmentState]) -> list[PinStatus]:
+def pin_rows(git: pygit2.Repository, states: Mapping[str, EnvironmentState]) -> list[PinStatus]:
+    """Every pin of `states`, with the commit, PR and reason that set it (from git alone)."""
+    return _rows(git, states)
+
+
+def _rows(git: pygit2.Repository, states: Mapping[str, EnvironmentState]) -> list[PinStatus]:
     rows = []
     for name, state in states.items():
         for artifact, running in sorted(state.running.items()):

@@ -40,6 +40,7 @@ from devstack.demo_steps import (
     bot,
     push_images,
     serve,
+    show_dashboard,
     show_pull_request,
     start_services,
     status_and_render,
@@ -80,13 +81,20 @@ def write_env_file(demo: Demo, estate: Estate) -> Path:
     return path
 
 
-def summary(demo: Demo, estate: Estate, pr: dict[str, Any], keep_running: bool) -> None:
+def summary(
+    demo: Demo,
+    estate: Estate,
+    pr: dict[str, Any],
+    board: dict[str, Any],
+    keep_running: bool,
+) -> None:
     print("\n== summary")
     dev_commit = estate.origin_log()[0]
     print("  what happened:")
     print(f"    dev      direct commit on main: {dev_commit}")
     print(f"    staging  PR #{pr['number']} {pr['html_url']}  (waits for a reviewer)")
     print("    prod     still 1.0.0: it gets a PR once staging has run 1.1.0 for 72h")
+    print(f"    dashboard issue #{board['number']} {board['html_url']}  (what runs, waits, failed)")
     answered = "answered /predict" if demo.app else "was not started"
     print(f"    service  on dev's pin (model-api 1.1.0, iris 1.1.0), {answered}")
     print("  services on loopback:")
@@ -113,6 +121,9 @@ def summary(demo: Demo, estate: Estate, pr: dict[str, Any], keep_running: bool) 
       (`forge` is curl with the fake's token and GitHub's headers, from demo.env):
         forge {api}/pulls | python -m json.tool | less
         forge -X PUT {api}/pulls/{pr["number"]}/merge -d '{{}}'
+    - read the promotion dashboard issue, which every `bot run` keeps current
+        forge {api}/issues/{board["number"]} | \\
+            python -c 'import json, sys; print(json.load(sys.stdin)["body"])'
     - let three days pass for the bot: prod gets its PR
         NIGHTSHIFT_ALLOW_NOW=1 python -m bot run --repo {demo.bot_checkout} --now {later}
     - roll dev back by hand, as an operator; the bot will not undo it
@@ -155,11 +166,13 @@ def run(demo: Demo, *, keep_running: bool) -> None:
     with step(demo, "a day later (the bot's --now): staging gets a promotion pull request"):
         bot(demo, estate, "run", now=demo.t0 + SOAKED)
         pr = show_pull_request(estate)
+    with step(demo, "the promotion dashboard issue: what runs, what waits and why"):
+        board = show_dashboard(estate)
     with step(demo, "what runs where (bot status), and dev rendered with kubectl kustomize"):
         pin = status_and_render(demo, estate)
     with step(demo, "serve dev's pin: fetch the model from Azurite, verify it, start the app"):
         serve(demo, estate, pin)
-    summary(demo, estate, pr, keep_running)
+    summary(demo, estate, pr, board, keep_running)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,6 +117,7 @@ def start_services(demo: Demo) -> Estate:
         image_repo=IMAGE_REPO,
         container=CONTAINER,
         workdir=demo.workdir,
+        dashboard=True,  # the demo shows the promotion dashboard issue (issue 17)
     )
 
 
@@ -203,6 +204,22 @@ def show_pull_request(estate: Estate) -> dict[str, Any]:
             break
         print(f"  | {line}" if line else "  |")
     return dict(pr)
+
+
+def show_dashboard(estate: Estate) -> dict[str, Any]:
+    """The promotion dashboard issue the passes keep current: its URL, then what it says
+    about each environment (the Mermaid chart renders on GitHub, so it is left out here)."""
+    issues = estate.dashboard_issues()
+    if len(issues) != 1:
+        raise DemoError(f"expected one promotion dashboard issue, found {len(issues)}")
+    [issue] = issues
+    print(f"\n  dashboard issue #{issue['number']}: {issue['title']}")
+    print(f"  {issue['html_url']}")
+    before, _, rest = issue["body"].partition("```mermaid")
+    body = before.rstrip("\n") + rest.split("```", 1)[-1]
+    for line in body.splitlines()[2:]:
+        print(f"  | {line}" if line else "  |")
+    return dict(issue)
 
 
 def status_and_render(demo: Demo, estate: Estate) -> dict[str, str]:

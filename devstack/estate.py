@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from devstack.azurite import Azurite
 from devstack.githttp import GitOrigin
@@ -95,6 +96,14 @@ pullRequests:
   repository: {repository}
   apiUrl: {api_url}
   tokenEnv: NIGHTSHIFT_GITHUB_TOKEN
+{dashboard}"""
+
+DASHBOARD_TITLE = "Nightshift promotion dashboard"
+DASHBOARD_LABEL = "nightshift-dashboard"
+DASHBOARD_YAML = f"""\
+dashboard:
+  title: {DASHBOARD_TITLE}
+  labels: [{DASHBOARD_LABEL}]
 """
 
 
@@ -138,6 +147,9 @@ class Estate:
     prod_soak: str = "72h"
     # A public key PEM: promotion.yaml then trusts only models it signed (`trust:`).
     trusted_key: Path | None = None
+    # Issue 17: promotion.yaml turns the promotion dashboard issue on. Off by default, so
+    # the many tests on an estate see no issue traffic they did not ask for.
+    dashboard: bool = False
     images: dict[str, str] = field(default_factory=dict)  # tag → digest
     models: dict[str, str] = field(default_factory=dict)  # version → sha256
 
@@ -245,6 +257,7 @@ class Estate:
                 if self.trusted_key is not None
                 else ""
             ),
+            dashboard=DASHBOARD_YAML if self.dashboard else "",
         )
 
     def seed(self, image_tag: str, model_version: str) -> Path:
@@ -307,6 +320,17 @@ class Estate:
         out = git("log", "--format=%s", branch, cwd=bare)
         return out.splitlines()
 
+    def dashboard_issues(self) -> list[dict[str, Any]]:
+        """The dashboard issues on the forge (the bot's marker and label), oldest first."""
+        from bot.dashboard import MARKER
+
+        return [
+            issue
+            for issue in self.forge.issues(self.repository)
+            if MARKER in (issue.get("body") or "")
+            and DASHBOARD_LABEL in {label["name"] for label in issue["labels"]}
+        ]
+
     def origin_file(self, path: str, branch: str = "main") -> str:
         bare = self.origin.repo_path(self.repository)
         return git("show", f"{branch}:{path}", cwd=bare)
@@ -321,6 +345,7 @@ def new_estate(
     *,
     staging_soak: str = "24h",
     prod_soak: str = "72h",
+    dashboard: bool = False,
 ) -> Estate:
     """An estate with fresh names, so several can share one set of services."""
     suffix = uuid.uuid4().hex[:8]
@@ -335,4 +360,5 @@ def new_estate(
         workdir=workdir,
         staging_soak=staging_soak,
         prod_soak=prod_soak,
+        dashboard=dashboard,
     )

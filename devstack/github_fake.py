@@ -13,6 +13,14 @@ endpoints the bot uses, and is strict where GitHub is lenient, to catch client m
     POST  /repos/{o}/{r}/issues/{n}/labels
     GET   /repos/{o}/{r}/issues/{n}/comments
     POST  /repos/{o}/{r}/issues/{n}/comments
+    GET   /repos/{o}/{r}/issues?state=&labels=a,b&creator=&sort=&direction=&per_page=&page=
+    POST  /repos/{o}/{r}/issues                       title, body, labels, ...
+    GET   /repos/{o}/{r}/issues/{n}
+    PATCH /repos/{o}/{r}/issues/{n}                   title, body, state, labels, ...
+
+Issues and pull requests share one numbering per repository, and the issues list shows
+pull requests too, with a `pull_request` object, as GitHub's does. `disable_issues` turns
+a repository's Issues off: opening one is then a 410 (pull requests still work).
 
 As on GitHub, label names are unique per repository regardless of case, a review request
 for a name outside `set_collaborators` is a 422, and `head: owner:branch` of another owner
@@ -148,6 +156,9 @@ class FakeState:
     ids: int = 1000
     # (owner/repo, sha) → commit statuses, newest first (as GET .../statuses lists them)
     statuses: dict[tuple[str, str], list[Json]] = field(default_factory=dict)
+    # owner/repo → issues (not PRs), oldest first; numbers are shared with PRs, as on GitHub
+    issues: dict[str, list[Json]] = field(default_factory=dict)
+    issues_disabled: set[str] = field(default_factory=set)  # owner/repo with Issues turned off
 
 
 # -- git, on the bare repositories ---------------------------------------------------------
@@ -316,6 +327,25 @@ REVIEW_FIELDS: Schema = {"commit_id": (str,), "body": (str,), "event": (str,), "
 REVIEW_EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
                  "COMMENT": "COMMENTED"}  # fmt: skip
 LIST_PARAMS = {"state", "head", "base", "sort", "direction", "per_page", "page"}
+ISSUE_CREATE_FIELDS: Schema = {
+    "title": (str, int),
+    "body": (str,),
+    "labels": (list,),
+    "assignees": (list,),
+    "assignee": (str, type(None)),
+    "milestone": (str, int, type(None)),
+}
+ISSUE_UPDATE_FIELDS: Schema = {
+    "title": (str, int, type(None)),
+    "body": (str, type(None)),
+    "state": (str,),
+    "state_reason": (str, type(None)),
+    "labels": (list,),
+    "assignees": (list,),
+    "milestone": (str, int, type(None)),
+}
+ISSUE_LIST_PARAMS = {"state", "labels", "creator", "sort", "direction", "since", "per_page", "page",
+                     "milestone", "assignee", "mentioned", "type"}  # fmt: skip
 
 _TYPE_NAMES = {str: "string", bool: "boolean", int: "integer", list: "array", type(None): "null"}
 
@@ -672,6 +702,148 @@ class Api:
         self._find(f"{owner}/{repo}", number)
         return list(self.state.comments.get((f"{owner}/{repo}", number), []))
 
+    # -- issues: GET/POST /repos/{o}/{r}/issues, GET/PATCH /repos/{o}/{r}/issues/{n} -------
+
+    def _issue_labels(self, slug: str, names: list[Any]) -> list[Json]:
+        """Label objects for `names`, created in the repository when new (as GitHub does for
+        a writer), unique regardless of case."""
+        known = self.state.labels.setdefault(slug, {})
+        out: list[Json] = []
+        for name in _strings(names, "labels"):
+            if name.casefold() not in known:
+                known[name.casefold()] = shapes.label(
+                    self.state.api_url, slug, self._next_id(), name
+                )
+            if known[name.casefold()] not in out:
+                out.append(known[name.casefold()])
+        return out
+
+    def _render_issue(self, slug: str, item: Json) -> Json:
+        """An issue, or a pull request as the issues API shows it (with `pull_request`)."""
+        api_url, web_url = self.state.api_url, self.state.web_url
+        pull = None
+        if "head" in item:  # a pull request
+            html = f"{web_url}/{slug}/pull/{item['number']}"
+            pull = {
+                "url": f"{api_url}/repos/{slug}/pulls/{item['number']}",
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": item.get("merged_at"),
+            }
+        return shapes.issue(
+            api_url, web_url, slug, iid=item["id"], number=item["number"], title=item["title"],
+            body=item.get("body"), login=item["user"]["login"], labels=list(item["labels"]),
+            state=item["state"], created=item["created_at"], updated=item["updated_at"],
+            closed=item.get("closed_at"), pull_request=pull,
+        )  # fmt: skip
+
+    def _find_issue(self, slug: str, number: int) -> Json:
+        """Issue or pull request `number` (they share one numbering), as stored."""
+        for item in self.state.issues.get(slug, []):
+            if item["number"] == number:
+                return item
+        return self._find(slug, number)
+
+    def list_issues(
+        self, owner: str, repo: str, query: dict[str, list[str]]
+    ) -> tuple[list[Json], dict[str, str]]:
+        """As GitHub: open by default, pull requests included (with `pull_request`), newest
+        first, `labels` a comma-separated list the issue must all carry (any case)."""
+        self.bare(owner, repo)
+        unknown = set(query) - ISSUE_LIST_PARAMS
+        if unknown:
+            raise ApiError(
+                422, f"Invalid request.\n\nUnknown query parameter {sorted(unknown)[0]}."
+            )
+        arg = {key: values[-1] for key, values in query.items()}
+        slug = f"{owner}/{repo}"
+        state = arg.get("state", "open")
+        if state not in {"open", "closed", "all"}:
+            raise _validation([{"resource": "Issue", "field": "state", "code": "invalid"}])
+        if arg.get("sort", "created") not in {"created", "updated", "comments"}:
+            raise _validation([{"resource": "Issue", "field": "sort", "code": "invalid"}])
+        items = [*self.state.issues.get(slug, []), *self.state.pulls.get(slug, [])]
+        if state != "all":
+            items = [i for i in items if i["state"] == state]
+        wanted = {n.strip().casefold() for n in arg.get("labels", "").split(",") if n.strip()}
+        items = [i for i in items if wanted <= {lb["name"].casefold() for lb in i["labels"]}]
+        if "creator" in arg:
+            items = [i for i in items if i["user"]["login"].casefold() == arg["creator"].casefold()]
+        key = "updated_at" if arg.get("sort") == "updated" else "created_at"
+        items.sort(key=lambda i: (i[key], i["number"]), reverse=arg.get("direction") != "asc")
+        try:
+            per_page = min(max(int(arg.get("per_page", "30")), 1), 100)
+            page = max(int(arg.get("page", "1")), 1)
+        except ValueError:
+            raise ApiError(422, "Invalid per_page or page") from None
+        last = max((len(items) + per_page - 1) // per_page, 1)
+        headers: dict[str, str] = {}
+        if page < last:
+            params = {**arg, "per_page": str(per_page)}
+            base = f"{self.state.api_url}/repos/{slug}/issues?"
+
+            def link(n: int) -> str:
+                return base + "&".join(f"{k}={v}" for k, v in {**params, "page": str(n)}.items())
+
+            headers["Link"] = f'<{link(page + 1)}>; rel="next", <{link(last)}>; rel="last"'
+        window = items[(page - 1) * per_page : page * per_page]
+        return [self._render_issue(slug, i) for i in window], headers
+
+    def create_issue(self, owner: str, repo: str, body: Any, login: str) -> Json:
+        data = _check_body(body, ISSUE_CREATE_FIELDS)
+        self.bare(owner, repo)
+        if f"{owner}/{repo}" in self.state.issues_disabled:
+            raise ApiError(410, "Issues are disabled for this repo")
+        if data.get("title") in (None, ""):
+            raise _validation([{"resource": "Issue", "field": "title", "code": "missing_field"}])
+        slug = f"{owner}/{repo}"
+        number = self.state.numbers.get(slug, 0) + 1
+        self.state.numbers[slug] = number
+        now = _now()
+        item: Json = {
+            "id": self._next_id(),
+            "number": number,
+            "title": str(data["title"]),
+            "body": data.get("body"),
+            "user": {"login": login},
+            "labels": self._issue_labels(slug, data.get("labels", [])),
+            "state": "open",
+            "created_at": now,
+            "updated_at": now,
+            "closed_at": None,
+        }
+        self.state.issues.setdefault(slug, []).append(item)
+        return self._render_issue(slug, item)
+
+    def get_issue(self, owner: str, repo: str, number: int) -> Json:
+        self.bare(owner, repo)
+        slug = f"{owner}/{repo}"
+        return self._render_issue(slug, self._find_issue(slug, number))
+
+    def update_issue(self, owner: str, repo: str, number: int, body: Any) -> Json:
+        data = _check_body(body, ISSUE_UPDATE_FIELDS)
+        self.bare(owner, repo)
+        slug = f"{owner}/{repo}"
+        item = self._find_issue(slug, number)
+        if "title" in data and data["title"] in (None, ""):
+            raise _validation([{"resource": "Issue", "field": "title", "code": "missing_field"}])
+        if "state" in data:
+            if data["state"] not in {"open", "closed"} or (
+                data["state"] == "open" and item.get("merged")
+            ):
+                raise _validation([{"resource": "Issue", "field": "state", "code": "invalid"}])
+            item["state"] = data["state"]
+            item["closed_at"] = _now() if data["state"] == "closed" else None
+        if "title" in data:
+            item["title"] = str(data["title"])
+        if "body" in data:
+            item["body"] = data["body"]
+        if "labels" in data:
+            item["labels"] = self._issue_labels(slug, data["labels"])
+        item["updated_at"] = _now()
+        return self._render_issue(slug, item)
+
     # -- commit statuses: POST /repos/{o}/{r}/statuses/{sha}, GET .../commits/{ref}/statuses
 
     def create_status(self, owner: str, repo: str, sha: str, body: Any, login: str) -> Json:
@@ -850,6 +1022,26 @@ Reply = tuple[int, Any, dict[str, str]]
 _SEG = r"([A-Za-z0-9_.-]+)"
 _REPO = rf"^/repos/{_SEG}/{_SEG}"
 ROUTES: list[tuple[str, re.Pattern[str], Callable[[Api, Call], Reply]]] = [
+    (
+        "GET",
+        re.compile(rf"{_REPO}/issues$"),
+        lambda api, c: (200, *api.list_issues(c.owner, c.repo, c.query)),
+    ),
+    (
+        "POST",
+        re.compile(rf"{_REPO}/issues$"),
+        lambda api, c: (201, api.create_issue(c.owner, c.repo, c.body, c.login), {}),
+    ),
+    (
+        "GET",
+        re.compile(rf"{_REPO}/issues/(\d+)$"),
+        lambda api, c: (200, api.get_issue(c.owner, c.repo, c.number), {}),
+    ),
+    (
+        "PATCH",
+        re.compile(rf"{_REPO}/issues/(\d+)$"),
+        lambda api, c: (200, api.update_issue(c.owner, c.repo, c.number, c.body), {}),
+    ),
     (
         "GET",
         re.compile(rf"{_REPO}/pulls$"),
@@ -1087,6 +1279,12 @@ class GitHubFake(Service):
                 if state == "all" or pr["state"] == state
             ]
 
+    def issues(self, repository: str) -> list[Json]:
+        """The repository's issues (not PRs) as the API returns them, oldest first."""
+        api = Api(self.state)
+        with self.state.lock:
+            return [api._render_issue(repository, i) for i in self.state.issues.get(repository, [])]
+
     def comments(self, repository: str, number: int) -> list[str]:
         with self.state.lock:
             return [c["body"] for c in self.state.comments.get((repository, number), [])]
@@ -1102,6 +1300,11 @@ class GitHubFake(Service):
         with self.state.lock:
             self.state.faults.clear()
             self.state.broken.clear()
+
+    def disable_issues(self, repository: str) -> None:
+        """Turn the repository's Issues off: opening one is GitHub's 410 Gone."""
+        with self.state.lock:
+            self.state.issues_disabled.add(repository)
 
     def set_collaborators(self, repository: str, names: set[str]) -> None:
         """Only these logins and `org/team` slugs can be asked to review on `repository`."""
@@ -1218,6 +1421,12 @@ class GitHubFakeProcess(GitHubFake):
         listed = self._call("GET", f"/repos/{repository}/pulls?state={state}&per_page=100")
         full = [self._call("GET", f"/repos/{repository}/pulls/{pr['number']}") for pr in listed]
         return sorted(full, key=lambda pr: int(pr["number"]))
+
+    def issues(self, repository: str) -> list[Json]:
+        listed = self._call("GET", f"/repos/{repository}/issues?state=all&per_page=100")
+        return sorted(
+            (i for i in listed if "pull_request" not in i), key=lambda i: int(i["number"])
+        )
 
     def comments(self, repository: str, number: int) -> list[str]:
         found = self._call("GET", f"/repos/{repository}/issues/{number}/comments?per_page=100")

@@ -215,3 +215,45 @@ def issue_comment(
         "updated_at": created,
         "author_association": "MEMBER",
     }
+
+
+def issue(
+    api_url: str, web_url: str, full_name: str, *, iid: int, number: int, title: str,
+    body: str | None, login: str, labels: list[Json], state: str, created: str, updated: str,
+    closed: str | None, pull_request: Json | None = None,
+) -> Json:  # fmt: skip
+    """GitHub's `issue`, as the issues endpoints return it. A pull request is an issue too:
+    GitHub lists it among the issues, with a `pull_request` object (`pull_request`)."""
+    api = f"{api_url}/repos/{full_name}"
+    kind = "pull" if pull_request is not None else "issues"
+    out: Json = {
+        "id": iid,
+        "node_id": node_id("I", iid),
+        "url": f"{api}/issues/{number}",
+        "repository_url": api,
+        "labels_url": f"{api}/issues/{number}/labels{{/name}}",
+        "comments_url": f"{api}/issues/{number}/comments",
+        "events_url": f"{api}/issues/{number}/events",
+        "html_url": f"{web_url}/{full_name}/{kind}/{number}",
+        "timeline_url": f"{api}/issues/{number}/timeline",
+        "number": number,
+        "state": state,
+        "state_reason": "completed" if state == "closed" else None,
+        "title": title,
+        "body": body,
+        "user": simple_user(api_url, web_url, login),
+        "labels": labels,
+        "assignee": None,
+        "assignees": [],
+        "milestone": None,
+        "locked": False,
+        "active_lock_reason": None,
+        "comments": 0,
+        "closed_at": closed,
+        "created_at": created,
+        "updated_at": updated,
+        "author_association": "MEMBER",
+    }
+    if pull_request is not None:
+        out["pull_request"] = pull_request
+    return out

@@ -51,7 +51,16 @@ def test_the_demo_keeps_running_until_stopped(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         out = result.stdout
         assert "pushed" in out and "pr-opened" in out
-        assert "PR #1: Promote staging: model-api 1.0.0 → 1.1.0, iris 1.0.0 → 1.1.0" in out
+        # The first pass opened the dashboard issue, #1: issues and PRs share numbers.
+        assert "PR #2: Promote staging: model-api 1.0.0 → 1.1.0, iris 1.0.0 → 1.1.0" in out
+        # The dashboard shows the demo's estate after the demo, and the summary its URL.
+        board = out.split("dashboard issue #1: Nightshift promotion dashboard\n", 1)[1]
+        board = board.split("\n== ", 1)[0]
+        assert "| image model-api | `1.1.0` |" in board.split("## staging")[0], board
+        assert "**Open pull request:** [#2 Promote staging: " in board, board
+        assert "| image model-api | `1.0.0` |" in board.split("## prod")[1], board
+        url = next(line.split()[3] for line in out.splitlines() if "dashboard issue #1 " in line)
+        assert url.endswith("/nightshift/gitops/issues/1"), url
         assert '"version": "1.1.0"' in out  # /predict answered with dev's model
         assert f"./scripts/demo --stop {workdir}" in out
 
