@@ -97,22 +97,25 @@ def _sha256_from_store(url: str, name: str, version: str, *, given: str | None) 
     person gave is what the init container verifies the bytes against before serving.
     """
     from modelstore.backends.blob import Budget
-    from modelstore.errors import ModelStoreError, StoreUnavailableError
+    from modelstore.errors import ModelStoreError, NotFoundError, StoreUnavailableError
     from modelstore.store import open_store
 
     budget = Budget(connect_timeout=5.0, read_timeout=PIN_STORE_READ_TIMEOUT_S, retries=1)
+    # A rollback must not wait on the store: the person can give what the card says.
+    offline = "; to pin without the store, give --sha256 HEX (the version's sha256)"
     try:
         return open_store(url, budget=budget).card(name, version).sha256
     except StoreUnavailableError as err:
         if given is None:
-            raise BotError(f"cannot read the card of {name} {version}: {err}") from None
+            raise BotError(f"cannot read the card of {name} {version}: {err}{offline}") from None
         log.warning(
             "%s %s: not checked against its model card (%s); pinning the given --sha256",
             name, version, err,
         )  # fmt: skip
         return given
     except ModelStoreError as err:
-        raise BotError(f"cannot read the card of {name} {version}: {err}") from None
+        hint = offline if given is None and not isinstance(err, NotFoundError) else ""
+        raise BotError(f"cannot read the card of {name} {version}: {err}{hint}") from None
 
 
 def changes_for(repo: Path, request: PinRequest, env_dir: Path) -> tuple[Change, ...]:
