@@ -207,8 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("azure", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not args.debug:
+        # The Azure SDK logs every credential it tries and every retry as a warning (about
+        # 20 lines per attempt); the one-line error at the end says what matters, and
+        # --debug brings the detail back.
+        for noisy in ("azure", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
     try:
         return _dispatch(args)
     except ConfigError as err:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -96,22 +97,25 @@ def _sha256_from_store(url: str, name: str, version: str, *, given: str | None) 
     person gave is what the init container verifies the bytes against before serving.
     """
     from modelstore.backends.blob import Budget
-    from modelstore.errors import ModelStoreError, StoreUnavailableError
+    from modelstore.errors import ModelStoreError, NotFoundError, StoreUnavailableError
     from modelstore.store import open_store
 
     budget = Budget(connect_timeout=5.0, read_timeout=PIN_STORE_READ_TIMEOUT_S, retries=1)
+    # A rollback must not wait on the store: the person can give what the card says.
+    offline = "; to pin without the store, give --sha256 HEX (the version's sha256)"
     try:
         return open_store(url, budget=budget).card(name, version).sha256
     except StoreUnavailableError as err:
         if given is None:
-            raise BotError(f"cannot read the card of {name} {version}: {err}") from None
+            raise BotError(f"cannot read the card of {name} {version}: {err}{offline}") from None
         log.warning(
             "%s %s: not checked against its model card (%s); pinning the given --sha256",
             name, version, err,
         )  # fmt: skip
         return given
     except ModelStoreError as err:
-        raise BotError(f"cannot read the card of {name} {version}: {err}") from None
+        hint = offline if given is None and not isinstance(err, NotFoundError) else ""
+        raise BotError(f"cannot read the card of {name} {version}: {err}{hint}") from None
 
 
 def changes_for(repo: Path, request: PinRequest, env_dir: Path) -> tuple[Change, ...]:
@@ -182,6 +186,36 @@ def _person(repo: Path) -> Identity:
     return Identity(signature.name, signature.email)
 
 
+SUBJECT_LIMIT = 72  # what `git log --oneline` and GitHub show whole
+
+
+def _short(value: str | None) -> str:
+    """A digest or sha256 as its first 12 hex digits, as `git` and `docker` shorten them."""
+    if value is None:
+        return "none"
+    hex_part = value.removeprefix("sha256:")
+    if _SHA256.match(hex_part):
+        return hex_part[:12]
+    return value
+
+
+def pin_subject(environment: str, changes: Sequence[Change]) -> str:
+    """A subject that is never cut: short digests, and a count when even that is too long.
+
+    The full values go in the body; a subject cut at a fixed width used to end mid-digest,
+    which reads like a different digest.
+    """
+    moves = ", ".join(f"{c.target} {c.field} {_short(c.old)} → {_short(c.new)}" for c in changes)
+    subject = f"{environment}: pin {moves}"
+    if len(subject) <= SUBJECT_LIMIT:
+        return subject
+    targets = ", ".join(dict.fromkeys(c.target for c in changes))
+    subject = f"{environment}: pin {targets} by hand"
+    if len(subject) <= SUBJECT_LIMIT:
+        return subject
+    return f"{environment}: pin {len(changes)} fields by hand"
+
+
 def pin(
     repo: Path, request: PinRequest, *, commit: bool = False, dry_run: bool = False
 ) -> PinResult:
@@ -201,11 +235,11 @@ def pin(
         return PinResult(request.environment, edit, gate)
     identity = _person(repo)
     relative = env_dir.relative_to(repo).as_posix()
-    moves = ", ".join(f"{c.target} {c.field} {c.old} → {c.new}" for c in edit.changes)
     change = ChangeSet(
         files={f"{relative}/{f.relpath}": f.after for f in edit.files},
-        subject=f"{request.environment}: pin {moves}"[:100],
-        body="Pinned by hand with `python -m bot pin`.",
+        subject=pin_subject(request.environment, edit.changes),
+        body="Pinned by hand with `python -m bot pin`.\n\n"
+        + "\n".join(f"- {c.target} {c.field}: {c.old} → {c.new}" for c in edit.changes),
         trailers=((PIN_TRAILER, request.environment),),
     )
     with open_checkout(repo) as checkout:

@@ -45,7 +45,7 @@ def parse_card(raw: bytes, name: str, version: str, *, origin: str) -> ModelCard
 
 
 def list_cards(backend: Backend, name: str) -> list[ModelCard]:
-    """Complete versions of `name`, oldest first: one listing, then the cards together."""
+    """Complete versions of `name`, lowest version first: one listing, then the cards together."""
     validate_name(name)
     versions = complete_versions(backend.list(f"{name}/"), name)
     raw = backend.read_many(card_key(name, version) for version in versions)
@@ -76,7 +76,7 @@ class Listed:
 
 
 def list_versions(backend: Backend, name: str) -> list[Listed]:
-    """Every complete version of `name`, oldest first, each with its card or its problem.
+    """Every complete version of `name`, lowest version first, each with its card or its problem.
 
     The sizes come from the same single listing that finds the versions: checking them
     costs no request.

@@ -107,8 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser(
         "list",
         parents=[common],
-        help="list published versions, oldest first",
-        description="List the complete versions of a model (card and artifact), oldest first.",
+        help="list published versions, lowest version first",
+        description="List the complete versions of a model (card and artifact) in version "
+        "order, lowest first: semver precedence, not publication time (a 1.0.1 published "
+        "after 2.0.0 lists before it).",
     )
     listing.add_argument("--name", required=True, help="model name")
     listing.add_argument("--json", action="store_true", help="print the cards as a JSON list")

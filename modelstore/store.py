@@ -2,7 +2,7 @@
 
     store = open_store("file:///srv/models")          # or azure://models, https://…
     card = store.publish(Path("model.onnx"), name="iris", version="1.2.0", metrics={...})
-    store.list("iris")                                 # complete versions, oldest first
+    store.list("iris")                                 # complete versions, lowest first
     store.card("iris", "1.2.0")
     store.fetch("iris", "1.2.0", card.sha256, Path("/models"))   # -> /models/model.onnx
 
@@ -82,7 +82,7 @@ class ModelStore:
         return catalog.list_versions(self.backend, name)
 
     def list(self, name: str) -> list[ModelCard]:
-        """Complete versions of `name` (card and artifact present), oldest first."""
+        """Complete versions of `name` (card and artifact present), lowest version first."""
         return catalog.list_cards(self.backend, name)
 
     def card(self, name: str, version: str) -> ModelCard:

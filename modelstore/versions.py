@@ -1,6 +1,8 @@
 """Model versions are semver (`1.4.0`, `2.0.0-rc.1`) or plain integers (`17`).
 
-One sort key orders both, so `list` can return versions oldest first however they are named.
+One sort key orders both, so `list` returns versions lowest first (semver precedence,
+integers numerically) however they are named. It is not publication order: a 1.0.1 hotfix
+published after 2.0.0 lists before it.
 Integers sort before semver versions; a store should not mix the two, but if it does the
 order is still total and stable.
 """

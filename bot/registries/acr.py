@@ -56,6 +56,7 @@ from bot.registries.base import (
 )
 from bot.registries.headers import parse_challenge
 from bot.registries.transport import describe_network_error
+from modelstore.backends.azure_auth import SIGN_IN, no_credential_found
 
 
 class StaticTokenCredential:
@@ -185,6 +186,10 @@ class AcrRegistry:
         try:
             yield
         except ClientAuthenticationError as err:
+            if no_credential_found(err):
+                raise RegistryAuthError(
+                    f"registry {self.name}: {what}: no Azure credential found; {SIGN_IN}"
+                ) from None
             raise RegistryAuthError(
                 f"registry {self.name}: {what}: access denied ({_status(err)})"
                 + _missing_permission(err)

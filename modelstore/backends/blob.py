@@ -64,6 +64,7 @@ from modelstore.backends import (
     StoredObject,
     read_chunks,
 )
+from modelstore.backends.azure_auth import SIGN_IN, no_credential_found
 from modelstore.errors import (
     IntegrityError,
     NotFoundError,
@@ -294,6 +295,11 @@ class BlobBackend:
                 f"{doing}: the blob changed in {self.location} during the transfer"
             ) from None
         except ClientAuthenticationError as err:
+            if no_credential_found(err):
+                raise UsageError(
+                    f"{doing}: no Azure credential found for {self.location}; {SIGN_IN},"
+                    " or set AZURE_STORAGE_CONNECTION_STRING"
+                ) from None
             raise UsageError(
                 f"{doing}: {self.location} refused the credentials ({_first_line(err)})"
             ) from None

@@ -16,6 +16,7 @@ and a token lacking the action a call needs is refused.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -193,6 +194,25 @@ def test_a_wrong_entra_id_token_is_refused(
     client = AcrRegistry(acr_spec(emulator), credential=StaticTokenCredential("not-the-token"))
     with pytest.raises(RegistryAuthError, match="access denied"):
         client.list_tags(name)
+
+
+def test_no_azure_credential_is_told_apart_from_a_refused_one(
+    emulator: AcrEmulator,
+    repo: tuple[str, dict[str, PushedImage]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing for DefaultAzureCredential to use: no AZURE_* variables, no `az login` cache.
+    for variable in [v for v in os.environ if v.startswith(("AZURE_", "IDENTITY_", "MSI_"))]:
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    name, _ = repo
+    client = AcrRegistry(acr_spec(emulator, auth=Auth("azure-default-credential")))
+    with pytest.raises(RegistryAuthError) as caught:
+        list(client.list_tags(name).tags)
+    message = str(caught.value)
+    assert "no Azure credential found" in message and "az login" in message, message
+    assert "access denied" not in message and "\n" not in message
 
 
 def test_anonymous_pull_disabled(

@@ -153,6 +153,28 @@ def test_pin_commit_is_a_persons_commit_and_status_shows_it(tmp_path: Path) -> N
     assert dev_model["by_bot"] is False and dev_model["author"] == "dana@example.com"
 
 
+def test_pin_commit_subject_is_whole_and_the_body_has_the_full_digest(tmp_path: Path) -> None:
+    repo = kustomize_repo(tmp_path, with_config=False)
+    result = bot(
+        "pin", "dev", "--image", f"model-api=2.0.0@{DIGEST}", "--commit", "--repo", str(repo)
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    subject, _, body = git_log_message(repo).partition("\n")
+    # Cut at a fixed width, the subject used to end mid-digest.
+    assert len(subject) <= 72, subject
+    assert subject.startswith("dev: pin model-api")
+    short = DIGEST.removeprefix("sha256:")[:12]
+    assert subject.endswith(short) or subject.endswith("by hand"), subject
+    assert "- model-api digest: " in body and DIGEST in body
+    assert "- model-api newTag: " in body and "→ 2.0.0" in body
+
+
+def git_log_message(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "log", "-1", "--format=%B"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+
+
 def test_pin_refuses_an_edit_that_would_not_render(tmp_path: Path) -> None:
     repo = kustomize_repo(tmp_path, with_config=False)
     (repo / "base-manifests" / "deployment.yaml").write_text("kind: Deployment\nspec: [\n")

@@ -112,7 +112,7 @@ def test_fetch_replaces_another_version_in_place(
         pytest.param(["10", "9", "100", "1"], ["1", "9", "10", "100"], id="integers-numerically"),
     ],
 )
-def test_versions_are_listed_oldest_first(
+def test_versions_are_listed_lowest_first(
     target: StoreTarget, models: Models, published: list[str], expected: list[str]
 ) -> None:
     store = target.open()
