@@ -384,7 +384,9 @@ def _env_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="manage environments (add one)",
         description="Manage the environments of the promotion chain.",
     )
-    env_sub = env.add_subparsers(dest="env_command", required=True, metavar="ACTION")
+    env_sub = env.add_subparsers(
+        dest="env_command", required=True, metavar="ACTION", help="what to do (add)"
+    )
     p = env_sub.add_parser(
         "add",
         help="add an environment promoted from an existing one",

@@ -72,8 +72,8 @@ def _repo_paths(text: str) -> set[str]:
 
 
 def _pattern(path: str) -> str:
-    """`<env>` and `$env` stand for any environment."""
-    return re.sub(r"<[a-z-]+>|\$[a-z]+", "*", path).rstrip("/")
+    """`<env>`, `$env`, and `bot env add`'s `NAME` and `UPSTREAM` stand for any environment."""
+    return re.sub(r"<[a-z-]+>|\$[a-z]+|\b(?:NAME|UPSTREAM)\b", "*", path).rstrip("/")
 
 
 def _exists(path: str) -> bool:
