@@ -82,9 +82,13 @@ _POLICY_KEYS = {
 }
 
 
-def load_config(path: Path | str = DEFAULT_PATH) -> Config:
-    """Read and validate the config file; any problem is a one-line ConfigError."""
-    origin = str(path)
+def load_config(path: Path | str = DEFAULT_PATH, *, shown_as: str | None = None) -> Config:
+    """Read and validate the config file; any problem is a one-line ConfigError.
+
+    `shown_as` is the name messages give the file when `path` is not one a person knows
+    (a plan's export of the remote branch into a folder deleted after the pass).
+    """
+    origin = shown_as or str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

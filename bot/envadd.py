@@ -199,7 +199,7 @@ def _validate(
     files = {f.path: f.data for f in new_files} | {str(CONFIG_PATH): config}
     with _mirror(repo, files) as root:
         try:
-            loaded = load_config(root / CONFIG_PATH)
+            loaded = load_config(root / CONFIG_PATH, shown_as=str(repo / CONFIG_PATH))
         except ConfigError as err:
             raise ConfigError(f"the new {CONFIG_PATH} would not load: {err}") from None
         if loaded.environment(name).upstream != upstream:

@@ -82,6 +82,12 @@ class View:
 
     root: Path
     head: pygit2.Oid | None = None
+    # How a person names the files of an export in messages ("origin/main:", git's
+    # rev:path form): the scratch folder is gone by the time they read the error.
+    label: str | None = None
+
+    def shown(self, path: Path) -> str:
+        return f"{self.label}{path.as_posix()}" if self.label else str(self.root / path)
 
 
 @dataclass
@@ -142,8 +148,8 @@ def run_pass(
     ):
         writing = options.write and not options.dry_run
         view = _sync(checkout, first, writing=writing, scratch=Path(scratch))
-        config = load_config(view.root / CONFIG_PATH)
-        _check_environments(config, options.environments)
+        config = load_config(view.root / CONFIG_PATH, shown_as=view.shown(CONFIG_PATH))
+        _check_environments(config, options.environments, exported=view.label is not None)
         deadlines.budgets = config.budgets  # the fetched config's, from here on
         _check_queries(config)
         timings["checkout"] = time.perf_counter() - started
@@ -216,7 +222,7 @@ def _sync(checkout: Checkout, config: Config | None, *, writing: bool, scratch: 
     if remote is None:
         return View(checkout.path)
     checkout.export(remote, scratch)
-    return View(scratch, remote.id)
+    return View(scratch, remote.id, label=checkout.remote_ref().removeprefix("refs/remotes/") + ":")
 
 
 def _uncommitted(checkout: Checkout) -> list[str]:
@@ -232,11 +238,16 @@ def _selected(name: str, wanted: Sequence[str]) -> bool:
     return not wanted or name in wanted
 
 
-def _check_environments(config: Config, wanted: Sequence[str]) -> None:
+def _check_environments(config: Config, wanted: Sequence[str], *, exported: bool) -> None:
     known = [e.name for e in config.environments]
+    # A plan reads the remote branch: an environment added by a commit not yet pushed (or
+    # not yet merged) is unknown there, and the person should hear why.
+    why = "; a plan reads the remote branch, so push the commit that adds it" if exported else ""
     for name in wanted:
         if name not in known:
-            raise ConfigError(f"unknown environment {name!r}; {config.path} has {', '.join(known)}")
+            raise ConfigError(
+                f"unknown environment {name!r}; {config.path} has {', '.join(known)}{why}"
+            )
 
 
 # ---- state → plan → edit → gate ----------------------------------------------------------

@@ -110,6 +110,32 @@ def test_broken_config_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     assert "promotion.yaml:" in line and "soak" in line
 
 
+def test_plan_on_a_clone_names_the_remote_file_not_its_scratch_export(tmp_path: Path) -> None:
+    """A plan reads an export of origin/main into a folder deleted after the pass; its
+    errors name the file as git does (origin/main:path), and say why qa is unknown there."""
+    origin = kustomize_repo(tmp_path, with_config=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    result = bot("plan", "--env", "qa", "--repo", str(clone))
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert (
+        "unknown environment 'qa'; origin/main:environments/promotion.yaml has dev, staging,"
+        " prod; a plan reads the remote branch, so push the commit that adds it"
+    ) in line
+    assert "nightshift-plan-" not in line and str(tmp_path) not in line
+
+    # Someone pushed a broken config; the clone's own file is fine.
+    config = origin / "environments" / "promotion.yaml"
+    config.write_text(config.read_text().replace("soak: 24h", "soak: tomorrow"))
+    subprocess.run(["git", "commit", "-qam", "typo"], cwd=origin, check=True)
+    result = bot("plan", "--repo", str(clone))
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: origin/main:environments/promotion.yaml:"), line
+    assert "soak" in line and "nightshift-plan-" not in line
+
+
 def test_pin_without_promotion_yaml_edits_only_the_pinned_bytes(tmp_path: Path) -> None:
     repo = kustomize_repo(tmp_path, with_config=False)
     target = repo / "environments" / "staging" / "kustomization.yaml"
