@@ -195,6 +195,26 @@ def test_pin_commit_subject_is_whole_and_the_body_has_the_full_digest(tmp_path: 
     assert "- model-api newTag: " in body and "→ 2.0.0" in body
 
 
+def test_status_text_shows_the_whole_digest_the_reviewer_guide_copies(tmp_path: Path) -> None:
+    """docs/reviewer-guide.md: copy the digest for a rollback pin from `bot status`. The
+    text's detail line under each pin has it whole, and `bot pin` takes it as printed."""
+    repo = kustomize_repo(tmp_path, with_config=False)
+    pinned = bot("pin", "staging", "--image", f"model-api=2.0.0@{DIGEST}", "--commit",
+                 "--repo", str(repo))  # fmt: skip
+    assert pinned.returncode == 0, pinned.stderr
+    status = bot("status", "--repo", str(repo))
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("staging") and "image" in line)
+    detail = lines[row + 1].strip()
+    assert detail.startswith(f"digest {DIGEST}"), detail
+    copied = detail.split()[1]
+    again = bot("pin", "prod", "--image", f"model-api=2.0.0@{copied}", "--repo", str(repo))
+    assert again.returncode == 0, again.stderr
+    prod = (repo / "environments/prod/kustomization.yaml").read_text()
+    assert DIGEST in prod
+
+
 def git_log_message(repo: Path) -> str:
     return subprocess.run(
         ["git", "log", "-1", "--format=%B"], cwd=repo, capture_output=True, text=True, check=True
