@@ -9,7 +9,7 @@ from outside (tags, cards, labels): commit messages take them through `inert.pla
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot import inert
 from bot.edit import Change, EditResult, apply_changes, bump_image, bump_model
@@ -18,6 +18,7 @@ from bot.gate import GateResult
 from bot.git import ENV_TRAILER, ChangeSet
 from bot.pins import Kustomization
 from bot.plan import Bump, Version
+from bot.policies import ModelGates
 from bot.prbody import ArtifactBump, CheckResult, Link, MetricChange, PromotionSummary
 from bot.verify import render_section
 
@@ -73,8 +74,13 @@ def summary(
     gate: GateResult,
     *,
     source_url: str | None = None,
+    model_gates: Mapping[str, ModelGates] | None = None,
 ) -> PromotionSummary:
     """The PR body's data: old → new, ages, compare links, metrics, soak and gate results.
+
+    `model_gates` (model name → its gates in this environment) are listed under Gates with
+    what each one measured: a reviewer sees the thresholds the model cleared, not only that
+    the manifests render.
 
     Revisions are commits of the repository the image was built from: its
     `org.opencontainers.image.source` label says which. `source_url` (the PRs' repository)
@@ -128,6 +134,14 @@ def summary(
             "render + validate (kubectl kustomize, kubernetes-validate --strict)",
             gate.ok,
             gate.reason,
+        ),
+        *(
+            CheckResult(f"{bump.artifact} {bump.new.value}: {gate}", passed, measured)
+            for bump in bumps
+            if bump.artifact.kind == "model" and bump.artifact.name in (model_gates or {})
+            for gate, passed, measured in (model_gates or {})[bump.artifact.name].report(
+                bump.new.metrics, bump.old.metrics if bump.old else {}
+            )
         ),
         # `trust:` models: the bot verified model.sig against the trusted keys (bot.provenance).
         *(

@@ -283,6 +283,12 @@ class Config:
                 return env
         raise KeyError(name)
 
+    def model_gates(self, environment: str, model: str) -> ModelGates:
+        """A model's gates in an environment: the model's own, the environment's on top."""
+        extra = self.environment(environment).gates.get(model)
+        own = self.models[model].gates
+        return own.merged(extra) if extra else own
+
     def rejected_versions(self, artifact: str) -> dict[str, str]:
         """version → reason, for `decide`'s `excluded`."""
         return {r.version: r.reason for r in self.rejected if r.artifact == artifact}

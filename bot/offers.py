@@ -262,8 +262,7 @@ def model_gates_check(config: Config, catalog: Catalog) -> Check:
         if artifact.kind != "model" or artifact.name not in config.models:
             return None
         spec = config.models[artifact.name]
-        extra = config.environment(env).gates.get(artifact.name)
-        gates = spec.gates.merged(extra) if extra else spec.gates
+        gates = config.model_gates(env, artifact.name)
         # Bytes that do not match their card are never promoted, whatever the gates say.
         if problem := catalog.model_problem(artifact.name, new.value):
             return problem

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from bot.durations import format_duration
@@ -310,22 +310,26 @@ def _from_upstream(
     refusal = _first_refusal(data.checks, env, artifact, current.version, new)
     if refusal:
         return Skip(env, artifact, f"{new.value}: {refusal}")
-    reasons = _soaked_reasons(stage, new, deployed=deploys is not None, verified=verification)
+    reasons = _soaked_reasons(
+        stage, new, since, deployed=deploys is not None, verified=verification
+    )
     return Bump(env, artifact, current.version, new, reasons, verification)
 
 
 def _soaked_reasons(
-    stage: Stage, new: Version, *, deployed: bool, verified: Verification | None
+    stage: Stage, new: Version, since: datetime, *, deployed: bool, verified: Verification | None
 ) -> tuple[str, ...]:
-    """The soak *requirement*, not the elapsed time: the reasons feed the PR body, which
-    must render the same on a re-run minutes later so the PR is not touched."""
+    """Since when the version ran upstream, and the soak it passed. A time, not the elapsed
+    time: the reasons feed the PR body, which must render the same on a re-run minutes
+    later so the PR is not touched, and a reviewer still reads how long it ran."""
     upstream = stage.upstream
+    at = f"{since.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     if deployed:
         soak = format_duration(stage.soak)
-        reasons = [f"{upstream} has run {new.value}, deployed, for at least its soak time ({soak})"]
+        reasons = [f"{upstream} has run {new.value}, deployed, since {at}, past its soak ({soak})"]
     else:
         soak = _human(stage.soak)
-        reasons = [f"{upstream} has run {new.value} for at least its soak time ({soak})"]
+        reasons = [f"{upstream} has run {new.value} since {at}, past its soak ({soak})"]
     if verified is not None:
         reasons.append(f"{upstream} passed its {len(verified.outcomes)} verify check(s)")
     return tuple(reasons)

@@ -357,7 +357,19 @@ def _open_pr(
     assert p.gate is not None
     try:
         body_data = _with_context(
-            p, summary(name, spec.upstream, p.plan.bumps, p.gate, source_url=_source_url(w))
+            p,
+            summary(
+                name,
+                spec.upstream,
+                p.plan.bumps,
+                p.gate,
+                source_url=_source_url(w),
+                model_gates={
+                    m: w.config.model_gates(name, m)
+                    for b in p.plan.bumps
+                    if b.artifact.kind == "model" and (m := b.artifact.name) in w.config.models
+                },
+            ),
         )
         pr = open_or_update_pr(
             provider,

@@ -55,6 +55,10 @@ class Threshold:
             return f"{self.metric} {actual:g} fails {self}"
         return None
 
+    def measured(self, metrics: Mapping[str, float]) -> str:
+        """What the card says, for the PR's Gates section."""
+        return f"{self.metric} {metrics[self.metric]:g}" if self.metric in metrics else "missing"
+
 
 Better = Literal["higher", "lower"]
 
@@ -81,6 +85,19 @@ class NoRegression:
             )
         return None
 
+    def __str__(self) -> str:
+        return (
+            f"no regression in {self.metric}"
+            f" (tolerance {self.tolerance:g}, {self.better} is better)"
+        )
+
+    def measured(self, metrics: Mapping[str, float], current: Mapping[str, float]) -> str:
+        """Running → proposed, for the PR's Gates section."""
+        if self.metric not in current:
+            return f"nothing to compare: the running model has no {self.metric}"
+        new = f"{metrics[self.metric]:g}" if self.metric in metrics else "missing"
+        return f"{current[self.metric]:g} → {new}"
+
 
 @dataclass(frozen=True)
 class ModelGates:
@@ -103,3 +120,15 @@ class ModelGates:
         if current is not None:
             found += [f for g in self.no_regression if (f := g.failure(metrics, current))]
         return found
+
+    def report(
+        self, metrics: Mapping[str, float], current: Mapping[str, float]
+    ) -> list[tuple[str, bool, str]]:
+        """Every gate as a reviewer reads it: (the gate, passed, what it measured). The PR
+        shows all of them, not only the failures the planner acts on."""
+        rows = [(str(t), t.failure(metrics) is None, t.measured(metrics)) for t in self.thresholds]
+        rows += [
+            (str(g), g.failure(metrics, current) is None, g.measured(metrics, current))
+            for g in self.no_regression
+        ]
+        return rows

@@ -7,7 +7,8 @@ import pytest
 from bot.changes import summary
 from bot.gate import GateResult
 from bot.plan import Artifact, Bump, Version
-from bot.prbody import Link
+from bot.policies import ModelGates, NoRegression, Threshold
+from bot.prbody import Link, render_body
 
 IMAGE = Artifact("image", "model-api")
 APP = "https://github.com/org/app"
@@ -61,7 +62,7 @@ def test_image_links(
 
 
 def test_soak_results_name_their_artifact() -> None:
-    reason = "dev has run 1.1.0 for at least its soak time (1d)"
+    reason = "dev has run 1.1.0 since 2026-12-01 02:00 UTC, past its soak (1d)"
     bumps = [
         Bump("staging", IMAGE, Version("1.0.0"), Version("1.1.0"), (reason,)),
         Bump("staging", Artifact("model", "iris"), Version("1.0.0"), Version("1.1.0"), (reason,)),
@@ -72,3 +73,44 @@ def test_soak_results_name_their_artifact() -> None:
         ("image model-api", reason),
         ("model iris", reason),
     ]
+
+
+def test_gates_list_every_model_gate_with_what_it_measured() -> None:
+    """The Gates section used to list only render + validate: a reviewer could not see the
+    thresholds the model cleared, nor the regression check against what runs."""
+    model = Artifact("model", "iris")
+    old = Version("1.0.0", metrics={"accuracy": 0.94, "f1": 0.93})
+    new = Version("1.1.0", metrics={"accuracy": 0.95, "f1": 0.925})
+    gates = ModelGates(
+        thresholds=(Threshold.parse("accuracy >= 0.9"), Threshold.parse("latency_ms < 20")),
+        no_regression=(NoRegression("f1", tolerance=0.01), NoRegression("auc")),
+    )
+    bumps = [Bump("prod", model, old, new, ()), Bump("prod", IMAGE, None, Version("2.0.0"), ())]
+    gate = GateResult("prod", True, "passed", "")
+    result = summary("prod", "staging", bumps, gate, model_gates={"iris": gates})
+    assert [(c.name, c.passed, c.detail) for c in result.gates] == [
+        ("render + validate (kubectl kustomize, kubernetes-validate --strict)", True, "passed"),
+        ("model iris 1.1.0: accuracy >= 0.9", True, "accuracy 0.95"),
+        ("model iris 1.1.0: latency_ms < 20", False, "missing"),
+        ("model iris 1.1.0: no regression in f1 (tolerance 0.01, higher is better)", True,
+         "0.93 → 0.925"),
+        ("model iris 1.1.0: no regression in auc (tolerance 0, higher is better)", True,
+         "nothing to compare: the running model has no auc"),
+    ]  # fmt: skip
+    body = render_body(result)
+    # Escaped as all outside text is (a metric name comes from the card): &gt; shows as >.
+    assert "- ✅ model iris 1.1.0: accuracy &gt;= 0.9: accuracy 0.95" in body
+    assert "- ❌ model iris 1.1.0: latency_ms &lt; 20: missing" in body
+
+
+def test_a_regression_beyond_the_tolerance_is_shown_failed() -> None:
+    model = Artifact("model", "iris")
+    old = Version("1.0.0", metrics={"f1": 0.93})
+    new = Version("1.1.0", metrics={"f1": 0.90})
+    gates = ModelGates(no_regression=(NoRegression("f1", tolerance=0.01),))
+    result = summary(
+        "prod", "staging", [Bump("prod", model, old, new, ())],
+        GateResult("prod", True, "passed", ""), model_gates={"iris": gates},
+    )  # fmt: skip
+    [_, regression] = result.gates
+    assert (regression.passed, regression.detail) == (False, "0.93 → 0.9")

@@ -311,9 +311,12 @@ def test_the_planner_waits_for_the_deploy_and_counts_soak_from_it() -> None:
         "cannot tell whether dev deployed 1a2b3c4: GitHub is down"
         in plan_staging({"1a2b3c4d5e6f": unknown})[0]
     )
-    _, bump = plan_staging({"1a2b3c4d5e6f": Deployment("ready", NOW - timedelta(hours=25))})
+    deployed = NOW - timedelta(hours=25)
+    _, bump = plan_staging({"1a2b3c4d5e6f": Deployment("ready", deployed)})
     assert bump is not None
-    assert bump.reasons == ("dev has run 1.1.0, deployed, for at least its soak time (1d)",)
+    # Since the deploy, not since the commit: the PR body says how long it really ran.
+    at = f"{deployed.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    assert bump.reasons == (f"dev has run 1.1.0, deployed, since {at}, past its soak (1d)",)
     # Off: commit-time soak, as before (the commit is three days old).
     _, bump = plan_staging(None)
     assert bump is not None

@@ -10,6 +10,7 @@ or merges the PR through the forge's API, and the next `bot run` must react.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -271,7 +272,8 @@ def test_status_shows_the_pr_its_approver_and_merger(story: Story, capsys: Any) 
     assert f"PR #{pr['number']} {pr['html_url']}" in detail, detail
     assert "approved by reviewer-alice" in detail, detail
     assert "merged by release-bob" in detail, detail
-    assert "reason: dev has run 1.1.0 for at least its soak time (1d)" in detail, detail
+    assert re.search(r"reason: dev has run 1\.1\.0 since [-\d]+ [:\d]+ UTC, past its soak \(1d\)",
+                     detail), detail  # fmt: skip
     [model_row] = [i for i, line in enumerate(lines) if line.split()[:2] == ["staging", "model"]]
     assert f"sha256 {estate.models['1.1.0']}" in lines[model_row + 1]
 

@@ -11,6 +11,7 @@ time, while the commits keep their real dates.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -157,6 +158,15 @@ def test_the_whole_story(story: Story, tmp_path: Path) -> None:
     assert "1.1.0" in staging_pr["title"] or "1.1.0" in staging_pr["body"]
     # The compare link points at the repository the images were built from (their label).
     assert f"]({SEED_SOURCE}/compare/" in staging_pr["body"], staging_pr["body"]
+    # The reviewer sees since when dev ran it (its pin commit, step 1) and the gates it
+    # cleared, not only when the image was built.
+    body = staging_pr["body"]
+    since = re.search(r"dev has run 1\.1\.0 since (\S+ \S+) UTC, past its soak", body)
+    assert since, body
+    dev_since = datetime.strptime(since.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    assert abs(dev_since - t0) < timedelta(minutes=5), (dev_since, t0)
+    assert "model iris 1.1.0: accuracy &gt;= 0.8: accuracy " in body, body
+    assert "no regression in accuracy \\(tolerance 0.05, higher is better\\)" in body, body
     assert len(estate.origin_log()) == commits
 
     # 3. A reviewer merges it; three days on, prod gets its PR.

@@ -226,7 +226,9 @@ def test_staging_takes_what_dev_ran_deployed_and_healthy(
     body = pr["body"]
     print(body)  # the report quotes it
     # Reasons reach the body through bot.inert, which escapes Markdown's punctuation.
-    assert r"dev has run 1.1.0, deployed, for at least its soak time \(12s\)" in body, body
+    at = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
+    soaked = rf"dev has run 1\.1\.0, deployed, since {at}, past its soak \\\(12s\\\)"
+    assert re.search(soaked, body), body
     assert r"dev passed its 2 verify check\(s\)" in body, body
     assert "### Verification in dev" in body, body
     error_row = next(line for line in body.splitlines() if line.startswith("| error ratio |"))
