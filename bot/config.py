@@ -473,7 +473,12 @@ class _Reader:
         key, value = next(iter(body.items()))
         kind, sub = _POLICY_KEYS[key], f"{path}.{key}"
         opts: dict[str, yaml.Node] = {}
-        if not (isinstance(value, yaml.ScalarNode) and value.tag == _NULL):
+        # A policy without options may be written `newestBuild: {}`, `newestBuild:` or
+        # `newestBuild: true`; all three read as "this policy, defaults".
+        bare = isinstance(value, yaml.ScalarNode) and (
+            value.tag == _NULL or (value.tag == _BOOL and value.value.lower() == "true")
+        )
+        if not bare:
             allowed = {
                 "semver": ("range", "prereleases"),
                 "numerical": ("order",),
@@ -481,7 +486,7 @@ class _Reader:
                 "newest-build": (),
             }[kind]
             opts = self.mapping(
-                value, sub, optional=allowed, what="a mapping of options (or nothing)"
+                value, sub, optional=allowed, what="a mapping of options, {}, or true"
             )
         range_text = self.text(opts["range"], f"{sub}.range") if "range" in opts else "*"
         prereleases = (

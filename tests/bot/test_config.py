@@ -331,3 +331,22 @@ def test_newest_build_without_a_pattern_is_fine_where_the_listing_has_build_time
     worker = parse_config(text).images["worker"]
     assert worker.policy.kind == "newest-build" and worker.filter.pattern is None
     assert worker.max_config_reads == 5
+
+
+@pytest.mark.parametrize("written", ["{newestBuild: }", "{newestBuild: {}}", "{newestBuild: true}"])
+def test_a_policy_without_options_may_be_empty_or_true(written: str) -> None:
+    """docs/promotion-config.md: `newestBuild: {}`, a bare `newestBuild:` and
+    `newestBuild: true` mean the same; before, `true` was refused."""
+    config = parse_config(GOOD.replace("policy: {newestBuild: }", f"policy: {written}"))
+    assert config.images["worker"].policy.kind == "newest-build"
+
+
+def test_newest_build_false_is_refused_saying_what_to_write() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            GOOD.replace("policy: {newestBuild: }", "policy: {newestBuild: false}"),
+            origin="cfg.yaml",
+        )
+    assert "images.worker.policy.newestBuild: expected a mapping of options, {}, or true" in str(
+        err.value
+    )
