@@ -181,3 +181,24 @@ def test_the_readme_links_both_docs() -> None:
     readme = _text(ROOT / "README.md")
     assert "(docs/production.md)" in readme
     assert "(CHANGELOG.md)" in readme
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_every_relative_link_in_the_docs_resolves_inside_the_repository() -> None:
+    """A link to a file outside the repository (the README once linked ../shared/DESIGN.md)
+    is dead for everyone who clones it."""
+    docs = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    checked = 0
+    for doc in docs:
+        for target in _LINK.findall(_text(doc)):
+            if re.match(r"[a-z]+:|#", target):
+                continue  # a URL, or an anchor in the same file
+            path = (doc.parent / target.split("#")[0]).resolve()
+            checked += 1
+            if not path.is_relative_to(ROOT) or not path.exists():
+                broken.append(f"{doc.relative_to(ROOT)}: {target}")
+    assert checked > 10, "no relative links found; the extraction broke"
+    assert broken == []
