@@ -30,28 +30,60 @@ def quoted_messages(text: str) -> list[str]:
     return [line for block in _BLOCK.findall(text) for line in block.splitlines() if line]
 
 
-def _template(node: ast.expr) -> str | None:
-    """A string expression as text with HOLE for what is computed; None if not a string."""
+def _template(node: ast.expr, names: dict[str, str] | None = None) -> str | None:
+    """A string expression as text with HOLE for what is computed; None if not a string.
+
+    A formatted value that is a name bound to one string anywhere in the packages (a
+    constant such as SIGN_IN, or a local such as pin's `offline`) is that string, so the
+    doc quotes the message a person sees, not a placeholder for half of it.
+    """
+    names = names or {}
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
-        return "".join(_template(part) or HOLE for part in node.values)
+        return "".join(_part(part, names) for part in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _template(node.left), _template(node.right)
+        left, right = _template(node.left, names), _template(node.right, names)
         if left is None and right is None:
             return None
         return (left or HOLE) + (right or HOLE)
     return None
 
 
+def _part(node: ast.expr, names: dict[str, str]) -> str:
+    if isinstance(node, ast.FormattedValue) and isinstance(node.value, ast.Name):
+        return names.get(node.value.id, HOLE)
+    return _template(node, names) or HOLE
+
+
+def _string_names(trees: list[ast.AST]) -> dict[str, str]:
+    """Names bound to exactly one string template across the packages."""
+    bound: dict[str, set[str]] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and (text := _template(node.value)) is not None
+            ):
+                bound.setdefault(node.targets[0].id, set()).add(text)
+    return {name: next(iter(texts)) for name, texts in bound.items() if len(texts) == 1}
+
+
 @cache
 def source_templates() -> tuple[str, ...]:
+    trees: list[ast.AST] = [
+        ast.parse(path.read_text(encoding="utf-8"))
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+    ]
+    names = _string_names(trees)
     found = set()
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.expr) and (text := _template(node)) is not None:
-                    found.add(text)
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.expr) and (text := _template(node, names)) is not None:
+                found.add(text)
     return tuple(found)
 
 
@@ -86,7 +118,7 @@ def test_the_doc_covers_what_issue_17_asks_for() -> None:
         "401, 403",
         "Rate limits",
         "Credentials missing",
-        "Credentials refused",
+        "credentials refused",
         "az login",
         "--sha256",
         "A locked checkout",
