@@ -249,8 +249,12 @@ def test_thresholds(text: str, metrics: dict[str, float], failure: str | None) -
 
 @pytest.mark.parametrize("text", ["accuracy => 0.9", "accuracy >= high", ">= 0.9", ""])
 def test_bad_thresholds(text: str) -> None:
-    with pytest.raises(PolicyError, match="invalid threshold"):
+    with pytest.raises(PolicyError, match="invalid threshold") as err:
         Threshold.parse(text)
+    # The message shows what to write, operators included: promotion.yaml's author reads it.
+    assert "write 'METRIC OP NUMBER', e.g. 'accuracy >= 0.9' (OP is one of >=, >, <=, <, ==)" in (
+        str(err.value)
+    )
 
 
 @pytest.mark.parametrize(
@@ -265,6 +269,17 @@ def test_bad_thresholds(text: str) -> None:
         ),
         pytest.param(
             NoRegression("mae", "lower", 0.0), 0.29, 0.30, False, id="lower-is-better-improves"
+        ),
+        # Exactly the tolerance is allowed, in exact binary fractions and in decimal ones
+        # that float subtraction overshoots (0.93 - 0.92 = 0.010000000000000009).
+        pytest.param(
+            NoRegression("accuracy", "higher", 0.25), 0.25, 0.5, False, id="exactly-tolerance"
+        ),
+        pytest.param(
+            NoRegression("accuracy", "higher", 0.01), 0.92, 0.93, False, id="decimal-tolerance"
+        ),
+        pytest.param(
+            NoRegression("accuracy", "higher", 0.0), 0.5, 0.5, False, id="equal-no-tolerance"
         ),
     ],
 )
@@ -669,3 +684,22 @@ def test_tags_with_the_same_extract_tie_on_the_tag(
         for order in (tags, tags[::-1])
     }
     assert len({p.chosen.version for p in picks if p.chosen}) == 1
+
+
+def test_an_environments_gates_add_to_the_models_own() -> None:
+    """prod's gates in promotion.yaml come on top of the model's: neither kind is lost."""
+    own = ModelGates((Threshold.parse("accuracy >= 0.9"),), (NoRegression("f1"),))
+    prod = ModelGates((Threshold.parse("accuracy >= 0.95"),), (NoRegression("auc"),))
+    merged = own.merged(prod)
+    assert [str(t) for t in merged.thresholds] == ["accuracy >= 0.9", "accuracy >= 0.95"]
+    assert [g.metric for g in merged.no_regression] == ["f1", "auc"]
+    assert merged.failures({"accuracy": 0.96, "f1": 0.9, "auc": 0.7}, {"auc": 0.8}) == [
+        "auc regresses 0.8 → 0.7 (tolerance 0, higher is better)"
+    ]
+
+
+def test_a_gates_report_says_a_metric_the_new_card_lacks_is_missing() -> None:
+    gates = ModelGates(no_regression=(NoRegression("f1"),))
+    assert gates.report({}, {"f1": 0.9}) == [
+        ("no regression in f1 (tolerance 0, higher is better)", False, "0.9 → missing")
+    ]
