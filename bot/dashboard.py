@@ -79,6 +79,7 @@ class EnvironmentView:
     pull_request: OpenPullRequest | None = None
     should_not_run: tuple[str, ...] = ()  # violated holds and rejections
     error: str | None = None  # the environment could not be read
+    branch: str = "main"  # where direct commits go (git.branch)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def build(
                 pull_request=open_prs.get(spec.name),
                 should_not_run=tuple(bad.get(spec.name, ())),
                 error=unreadable.get(spec.name),
+                branch=config.git.branch,
             )
         )
     return Dashboard(tuple(views), tuple(e for e in errors if e not in shown))
@@ -228,7 +230,11 @@ def _environment(env: EnvironmentView) -> list[str]:
     else:
         soak = f" once soaked {format_duration(env.soak)}" if env.soak else ""
         source = f"takes what {inert.markdown(env.upstream)} runs{soak}"
-    how = "by pull request" if env.mode == "pull-request" else "by direct commits to main"
+    how = (
+        "by pull request"
+        if env.mode == "pull-request"
+        else f"by direct commits to {inert.code(env.branch)}"
+    )
     out = ["", f"## {inert.markdown(env.name)}", "", f"_{source}, {how}_", ""]
     if env.error is not None:
         out += [f"❌ Cannot be read: {inert.markdown(env.error, inert.REASON_LIMIT)}", ""]

@@ -42,8 +42,7 @@ from bot.envderive import (
 )
 from bot.errors import BotError, ConfigError
 from bot.gate import GateResult, gate_environment
-from bot.git import ChangeSet, open_checkout
-from bot.pin import _person
+from bot.git import ChangeSet, open_checkout, person
 
 CONFIG_PATH = PurePosixPath("environments", "promotion.yaml")
 ENV_ADD_TRAILER = "Nightshift-Env-Add"
@@ -256,7 +255,7 @@ def write(repo: Path, env_plan: EnvPlan) -> None:
 
 def commit(repo: Path, env_plan: EnvPlan) -> str | None:
     """One commit, as the person running it, with every new file and promotion.yaml."""
-    identity = _person(repo)
+    identity = person(repo)
     request = env_plan.request
     files = {f.path: f.data for f in env_plan.new_files} | {str(CONFIG_PATH): env_plan.config_after}
     change = ChangeSet(
@@ -357,7 +356,7 @@ def handle(args: argparse.Namespace) -> int:
         raise ConfigError("--commit and --dry-run exclude each other")
     repo = args.repo.resolve()
     if args.commit:
-        _person(repo)  # no identity or no repository: refuse before any work
+        person(repo)  # no identity or no repository: refuse before any work
     env_plan = plan(repo, EnvRequest(args.name, args.upstream, args.mode, args.soak))
     if args.dry_run:
         print(preview(env_plan), end="")

@@ -33,7 +33,7 @@ import pygit2
 from pygit2.enums import FetchPrune, FileMode, Option, ResetMode
 
 from bot.budget import BudgetSpentError, Deadlines
-from bot.errors import GitError
+from bot.errors import ConfigError, GitError
 from bot.gitauth import GitCredentials, RemoteSession, check_url, credentials_from_env, scrub
 from bot.gitlock import CheckoutLock
 
@@ -494,3 +494,26 @@ def _clone(
             raise GitError(f"cannot clone into {path}: not empty, not a checkout") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def person(repo: Path) -> Identity:
+    """Who commits for `bot pin --commit` and `bot env add --commit`: the person's git
+    identity, never the bot's.
+
+    Not being in a git repository and having no identity are told apart: the advice for
+    one ("set user.name") is useless for the other. Both are bad usage (exit 2).
+    """
+    try:
+        git = pygit2.Repository(str(repo))
+    except pygit2.GitError:
+        raise ConfigError(
+            f"--commit: {repo} is not a git repository; run without --commit, or in a clone"
+        ) from None
+    try:
+        signature = git.default_signature
+    except (KeyError, pygit2.GitError):
+        raise ConfigError(
+            "set who you are first: git config user.name 'Your Name' && "
+            "git config user.email you@example.com"
+        ) from None
+    return Identity(signature.name, signature.email)

@@ -16,13 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import pygit2
-
 from bot.config import load_config
 from bot.edit import Change, EditResult, apply_changes, bump_image, bump_model, write_files
 from bot.errors import BotError, ConfigError, ManifestError
 from bot.gate import GateResult, gate_environment
-from bot.git import ChangeSet, Identity, open_checkout
+from bot.git import ChangeSet, open_checkout, person
 from bot.pins import load_kustomization
 
 log = logging.getLogger("nightshift.pin")
@@ -164,28 +162,6 @@ def changes_for(repo: Path, request: PinRequest, env_dir: Path) -> tuple[Change,
     return bump_model(model.pin, version=match["version"], sha256=sha256)
 
 
-def _person(repo: Path) -> Identity:
-    """Who commits a `--commit` pin: the person's git identity, never the bot's.
-
-    Not being in a git repository and having no identity are told apart: the advice for
-    one ("set user.name") is useless for the other. Both are bad usage (exit 2).
-    """
-    try:
-        git = pygit2.Repository(str(repo))
-    except pygit2.GitError:
-        raise ConfigError(
-            f"--commit: {repo} is not a git repository; run without --commit, or pin in a clone"
-        ) from None
-    try:
-        signature = git.default_signature
-    except (KeyError, pygit2.GitError):
-        raise ConfigError(
-            "set who you are first: git config user.name 'Your Name' && "
-            "git config user.email you@example.com"
-        ) from None
-    return Identity(signature.name, signature.email)
-
-
 SUBJECT_LIMIT = 72  # what `git log --oneline` and GitHub show whole
 
 
@@ -233,7 +209,7 @@ def pin(
     if not commit:
         write_files(env_dir, edit)
         return PinResult(request.environment, edit, gate)
-    identity = _person(repo)
+    identity = person(repo)
     relative = env_dir.relative_to(repo).as_posix()
     change = ChangeSet(
         files={f"{relative}/{f.relpath}": f.after for f in edit.files},

@@ -182,6 +182,15 @@ def test_build_takes_waits_from_the_plan_and_shows_violations_at_their_environme
     assert staging.waits == (Wait(IMAGE, "1.1.0 is soaking in dev: 1h of 24h", until, "1.1.0"),)
     assert staging.should_not_run == ("staging runs image model-api 1.0.0: rejected: bad",)
     assert board.errors == ("other",)  # the violation is shown at staging, not twice
+    assert "_takes the newest eligible versions, by direct commits to `main`_" in render_body(board)
+
+
+def test_direct_commits_name_the_configured_branch() -> None:
+    config = parse_config(CONFIG + "git: {branch: release}\n")
+    empty = [EnvironmentReport(EnvironmentPlan(e, (), ()), "unchanged") for e in ("dev", "staging")]
+    board = build(config, pins={}, unreadable={}, reports=empty, open_prs={}, violations=[],
+                  errors=[])  # fmt: skip
+    assert "by direct commits to `release`_" in render_body(board)
 
 
 @pytest.mark.parametrize(
