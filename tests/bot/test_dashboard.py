@@ -7,6 +7,7 @@ import re
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -191,6 +192,57 @@ def test_direct_commits_name_the_configured_branch() -> None:
     board = build(config, pins={}, unreadable={}, reports=empty, open_prs={}, violations=[],
                   errors=[])  # fmt: skip
     assert "by direct commits to `release`_" in render_body(board)
+
+
+def test_build_fills_every_field_from_its_source() -> None:
+    """Field by field: staging has no report this pass (a pass filtered with --env), so its
+    outcome is "unchanged" and its waits come from the plan made after the write."""
+    config = parse_config(CONFIG)
+    until = T0 + timedelta(hours=24)
+    dev_plan = EnvironmentPlan("dev", (Bump("dev", MODEL, None, Version("1.1.0"), ("new",)),), ())
+    staging_now = EnvironmentPlan("staging", (), (
+        Skip("staging", IMAGE, "1.1.0 is soaking in dev: 1h of 24h", until=until),
+        Skip("staging", MODEL, "held: audit"),
+    ))  # fmt: skip
+    pr = OpenPullRequest(4, "https://github.com/o/r/pull/4", "Promote staging")
+    dev_pins = [Pin(IMAGE, "1.1.0", DIGEST, T0, "c" * 40), Pin(MODEL, "1.1.0", SHA, T0)]
+    board = build(
+        config,
+        pins={"dev": dev_pins, "staging": [Pin(IMAGE, "1.0.0", DIGEST, pr=3)]},
+        unreadable={"staging": "kustomization.yaml: not valid YAML"},
+        reports=[EnvironmentReport(dev_plan, "failed", "push refused", "passed")],
+        open_prs={"staging": pr},
+        violations=[],
+        errors=["dev: push refused"],
+        plans={"staging": staging_now},
+    )
+    assert board == Dashboard(
+        environments=(
+            EnvironmentView(
+                "dev", None, timedelta(0), "direct", pins=tuple(dev_pins),
+                moves=("model iris (none) → 1.1.0",), outcome="failed", detail="push refused",
+                gate="passed",
+            ),
+            EnvironmentView(
+                "staging", "dev", timedelta(hours=24), "pull-request",
+                pins=(Pin(IMAGE, "1.0.0", DIGEST, pr=3),),
+                waits=(
+                    Wait(IMAGE, "1.1.0 is soaking in dev: 1h of 24h", until, "1.1.0"),
+                    Wait(MODEL, "held: audit"),
+                ),
+                pull_request=pr, error="kustomization.yaml: not valid YAML",
+            ),
+        ),
+        errors=("dev: push refused",),
+    )  # fmt: skip
+
+
+def test_the_whole_body_matches_the_reviewed_golden() -> None:
+    """The full Markdown of estate_view(), as a person reviewed it in
+    tests/bot/testdata/dashboard/estate.md. A change to the rendering shows up here as a
+    diff to read; after reading it, write the new body to that file."""
+    golden = Path(__file__).parent / "testdata" / "dashboard" / "estate.md"
+    assert render_body(estate_view()) == golden.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
