@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -237,12 +238,92 @@ def test_build_fills_every_field_from_its_source() -> None:
     )  # fmt: skip
 
 
+def test_build_without_plans_or_pins_upstream() -> None:
+    """No plan made after the write (plans=None): waits come from the pass's own plan. An
+    upstream that pins nothing gives a soak no version. An environment the pass did not
+    touch has no waits. A skip that is already current does not hide the waits after it."""
+    config = parse_config(CONFIG)
+    until = T0 + timedelta(hours=24)
+    staging = EnvironmentPlan("staging", (), (
+        Skip("staging", MODEL, "already runs what dev runs", blocked=False),
+        Skip("staging", IMAGE, "1.1.0 is soaking in dev: 1h of 24h", until=until),
+    ))  # fmt: skip
+    board = build(
+        config, pins={}, unreadable={}, reports=[EnvironmentReport(staging, "unchanged")],
+        open_prs={}, violations=[], errors=[],
+    )  # fmt: skip
+    dev, staged = board.environments
+    assert (dev.waits, dev.outcome, dev.moves) == ((), "unchanged", ())
+    assert staged.waits == (Wait(IMAGE, "1.1.0 is soaking in dev: 1h of 24h", until, None),)
+
+
 def test_the_whole_body_matches_the_reviewed_golden() -> None:
     """The full Markdown of estate_view(), as a person reviewed it in
     tests/bot/testdata/dashboard/estate.md. A change to the rendering shows up here as a
     diff to read; after reading it, write the new body to that file."""
     golden = Path(__file__).parent / "testdata" / "dashboard" / "estate.md"
     assert render_body(estate_view()) == golden.read_text(encoding="utf-8")
+
+
+LONG = "why " * 200  # 800 characters: more than a version's cap, less than a reason's
+EAST = timezone(timedelta(hours=9))  # times from git carry the committer's offset
+
+
+def quiet_view() -> Dashboard:
+    """The other branches of the rendering: no errors, a direct environment downstream
+    without a soak, one that pins nothing, one that cannot be read, a PR whose URL is not
+    a link, a gate that failed, reasons longer than a version may be."""
+    return Dashboard(
+        environments=(
+            EnvironmentView(
+                "dev", None, timedelta(0), "direct",
+                pins=(Pin(IMAGE, "1.2|3", "sha256:ab<c>d", T0.astimezone(EAST), "e" * 40),
+                      Pin(MODEL, "2.0.0")),
+                outcome="pushed", detail="eeeeeeeeeeee",
+                moves=("image model-api 1.1.0 → 1.2|3", "model iris (none) → 2.0.0"),
+            ),
+            EnvironmentView(
+                "qa", "dev", timedelta(0), "direct",
+                waits=(Wait(IMAGE, "soaking", until=T0.astimezone(EAST)),
+                       Wait(MODEL, f"held: {LONG}")),
+                outcome="unchanged", gate=f"kubectl kustomize failed: {LONG}",
+            ),
+            EnvironmentView(
+                "staging", "qa", timedelta(hours=2), "pull-request",
+                pull_request=OpenPullRequest(5, "javascript:alert(1)", "Promote staging"),
+                outcome="pr-updated", detail="javascript:alert(1); comment failed",
+                error=f"environments/staging/kustomization.yaml: {LONG}",
+            ),
+        ),
+    )  # fmt: skip
+
+
+def test_the_quiet_body_matches_its_reviewed_golden() -> None:
+    golden = Path(__file__).parent / "testdata" / "dashboard" / "quiet.md"
+    assert render_body(quiet_view()) == golden.read_text(encoding="utf-8")
+
+
+def test_the_verdict_counts_errors_in_words() -> None:
+    one = Dashboard(quiet_view().environments, ("registry r: timed out",))
+    assert "❌ The last pass had 2 errors: see below." in render_body(one)  # + staging unread
+    fine = Dashboard(estate_view().environments[:1])
+    assert "\n✅ The last pass had no errors.\n" in render_body(fine)
+    failed = Dashboard((replace(estate_view().environments[0], outcome="failed"),))
+    assert "❌ The last pass had 1 error: see below." in render_body(failed)
+
+
+def test_fifty_errors_are_all_listed_and_a_cut_body_is_exactly_the_limit() -> None:
+    fifty = Dashboard(quiet_view().environments, tuple(f"error {i}" for i in range(50)))
+    body = render_body(fifty)
+    assert "- error 49" in body and "more (see the pass's log)" not in body
+    assert render_body(fifty, limit=len(body)) == body  # a body at the limit is not cut
+    head = body.split("\n\n## Errors of the last pass", 1)[0]
+    note = "\n\n## Errors of the last pass\n\n_Too many to show here: see the pass's log._\n"
+    # One character over: the errors give way to the note, the estate stays whole.
+    assert render_body(fifty, limit=len(body) - 1) == head + note
+    # Less room than the estate needs: cut to exactly the limit, still ending a line.
+    tight = render_body(fifty, limit=len(head))
+    assert tight == head[: len(head) - 1] + "\n" and len(tight) == len(head)
 
 
 @pytest.mark.parametrize(
