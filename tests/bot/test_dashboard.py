@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -277,9 +278,9 @@ def quiet_view() -> Dashboard:
         environments=(
             EnvironmentView(
                 "dev", None, timedelta(0), "direct",
-                pins=(Pin(IMAGE, "1.2|3", "sha256:ab<c>d", T0.astimezone(EAST), "e" * 40),
+                pins=(Pin(IMAGE, "1.2|3", "sha256:Ab<c>D", T0.astimezone(EAST), "e" * 40),
                       Pin(MODEL, "2.0.0")),
-                outcome="pushed", detail="eeeeeeeeeeee",
+                outcome="pushed", detail="eeeeeeeeeeee", gate="passed",
                 moves=("image model-api 1.1.0 → 1.2|3", "model iris (none) → 2.0.0"),
             ),
             EnvironmentView(
@@ -287,14 +288,16 @@ def quiet_view() -> Dashboard:
                 waits=(Wait(IMAGE, "soaking", until=T0.astimezone(EAST)),
                        Wait(MODEL, f"held: {LONG}")),
                 outcome="unchanged", gate=f"kubectl kustomize failed: {LONG}",
+                should_not_run=(f"qa runs image model-api 0.1.0: rejected: {LONG}",),
             ),
             EnvironmentView(
                 "staging", "qa", timedelta(hours=2), "pull-request",
                 pull_request=OpenPullRequest(5, "javascript:alert(1)", "Promote staging"),
-                outcome="pr-updated", detail="javascript:alert(1); comment failed",
+                outcome="pr-updated", detail=f"javascript:alert(1); comment failed: {LONG}",
                 error=f"environments/staging/kustomization.yaml: {LONG}",
             ),
         ),
+        errors=(f"registry r: {LONG}",),
     )  # fmt: skip
 
 
@@ -304,12 +307,32 @@ def test_the_quiet_body_matches_its_reviewed_golden() -> None:
 
 
 def test_the_verdict_counts_errors_in_words() -> None:
-    one = Dashboard(quiet_view().environments, ("registry r: timed out",))
-    assert "❌ The last pass had 2 errors: see below." in render_body(one)  # + staging unread
+    # The registry's, qa's violation, staging unreadable.
+    assert "❌ The last pass had 3 errors: see below." in render_body(quiet_view())
     fine = Dashboard(estate_view().environments[:1])
     assert "\n✅ The last pass had no errors.\n" in render_body(fine)
+    assert '  newest(["newest eligible versions"])' in render_body(fine)
     failed = Dashboard((replace(estate_view().environments[0], outcome="failed"),))
     assert "❌ The last pass had 1 error: see below." in render_body(failed)
+    assert "  class env0 failed" in render_body(failed)
+
+
+def test_chart_labels_are_cut_at_sixty_characters() -> None:
+    dev = replace(estate_view().environments[0], pins=(Pin(IMAGE, "9" * 100),))
+    [chart] = mermaid_blocks(render_body(Dashboard((dev,))))
+    label = "model-api " + "9" * 100
+    assert f"<br/>{label[:59]}_" in chart and label[:60] not in chart  # … is not plain
+
+
+def test_times_are_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        body = render_body(quiet_view())
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert body.count("2026-12-01 02:31 UTC") == 2  # dev's pin, qa's wait
 
 
 def test_fifty_errors_are_all_listed_and_a_cut_body_is_exactly_the_limit() -> None:
