@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import semantic_version
 
-from bot.candidate import Candidate
-from bot.config import parse_config
-from bot.config_schema import Config
-from bot.decide import decide_image
-from bot.discover import Discoverer
-from bot.registries.base import TagListing
+from bot.config.load import parse_config
+from bot.config.model import Config
+from bot.discover.decide import decide_image
+from bot.discover.discoverer import Discoverer
+from bot.discover.registries.base import TagListing
+from bot.policies.candidate import Candidate
 from devstack.oci_push import push_image, tag_existing
 from devstack.registry import start_registry
 

@@ -267,8 +267,8 @@ class Estate:
         `promotion.yaml` pointed at the local services; the pins are set with `bot pin`'s
         editor, and the first commit is a person's, as a real bootstrap would be.
         """
-        from bot.edit import bump_image, bump_model, edit_environment
-        from bot.pins import load_kustomization
+        from bot.edit.editor import bump_image, bump_model, edit_environment
+        from bot.edit.pins import load_kustomization
 
         self.origin.create_bare(self.repository)
         work = self.workdir / "seed"
@@ -322,7 +322,7 @@ class Estate:
 
     def dashboard_issues(self) -> list[dict[str, Any]]:
         """The dashboard issues on the forge (the bot's marker and label), oldest first."""
-        from bot.dashboard import MARKER
+        from bot.write.dashboard import MARKER
 
         return [
             issue

@@ -92,7 +92,7 @@ def test_the_example_passes_every_gate_the_shipped_config_sets(
 ) -> None:
     """The data scientist's guide publishes this model: the shipped promotion.yaml must let
     it through dev, staging and prod, or the documented path dead-ends at the first gate."""
-    from bot.config import load_config
+    from bot.config.load import load_config
     from bot.policies.gates import ModelGates
 
     metrics = json.loads((trained[0] / "metrics.json").read_text())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config_schema import API_VERSION
+from bot.config.model import API_VERSION
 from devstack.procs import ROOT
 from modelstore.card import CARD_SCHEMA
 from tests.gitops.test_flux import schema_errors
@@ -107,7 +107,7 @@ def test_every_variable_the_guide_names_is_read_somewhere() -> None:
 
 
 def _module_docs(code: str) -> str:
-    """Names the code documents as read (bot/gitauth.py lists its variables in prose)."""
+    """Names the code documents as read (bot/gitrepo/auth.py lists its variables in prose)."""
     return "\n".join(re.findall(r'"""(.*?)"""', code, re.DOTALL))
 
 

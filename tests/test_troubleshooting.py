@@ -19,7 +19,7 @@ from devstack.procs import ROOT
 
 DOC = ROOT / "docs" / "troubleshooting.md"
 PACKAGES = ("bot", "modelstore", "app")
-# What the edges print before a message (bot/cli.py, modelstore/cli.py, app/__main__.py).
+# What the edges print before a message (bot/commands/cli.py, modelstore/cli.py, app/__main__.py).
 PREFIXES = ("error: ", "modelstore: error: ", "python -m app: ")
 HOLE = "\x00"  # a formatted value inside an f-string
 _BLOCK = re.compile(r"^```text message\n(.*?)^```$", re.MULTILINE | re.DOTALL)

@@ -284,8 +284,8 @@ def _clock_override_allowed(args: argparse.Namespace) -> None:
 
 
 def _plan_or_run(args: argparse.Namespace) -> int:
-    from bot.report import render_table, to_json
-    from bot.run import PassOptions, run_pass
+    from bot.commands.run import PassOptions, run_pass
+    from bot.write.report import render_table, to_json
 
     _checkout_or_url(args.repo.resolve(), args.url)
     _clock_override_allowed(args)
@@ -303,10 +303,10 @@ def _plan_or_run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot.config import load_config
-    from bot.report import render_table
-    from bot.run import CONFIG_PATH, PassOptions, run_pass
-    from bot.serve import Nightly, serve, stop_on_signals
+    from bot.commands.run import CONFIG_PATH, PassOptions, run_pass
+    from bot.commands.serve import Nightly, serve, stop_on_signals
+    from bot.config.load import load_config
+    from bot.write.report import render_table
 
     repo = args.repo.resolve()
     _checkout_or_url(repo, args.url)
@@ -332,8 +332,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _pin(args: argparse.Namespace) -> int:
-    from bot.edit import render_changes
-    from bot.pin import PinRequest, pin
+    from bot.commands.pin import PinRequest, pin
+    from bot.edit.editor import render_changes
 
     request = PinRequest(args.environment, args.image, args.model, args.sha256, args.store)
     result = pin(args.repo.resolve(), request, commit=args.commit, dry_run=args.dry_run)
@@ -349,7 +349,7 @@ def _pin(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from bot.status import collect, history, pr_tracer, render, render_history, to_json
+    from bot.commands.status import collect, history, pr_tracer, render, render_history, to_json
 
     if args.history:
         environment, artifact = args.history
@@ -378,7 +378,7 @@ prints what to do by hand: identity, CODEOWNERS, branch protection, Flux bootstr
 
 def _env_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`env add` (issue 17). Here at the end, apart from the other commands; its handler
-    and everything it does are in bot.envadd."""
+    and everything it does are in bot.commands.envadd."""
     env = sub.add_parser(
         "env",
         help="manage environments (add one)",
@@ -420,6 +420,6 @@ def _env_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _env(args: argparse.Namespace) -> int:
-    from bot.envadd import handle
+    from bot.commands.envadd import handle
 
     return handle(args)

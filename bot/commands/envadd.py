@@ -1,6 +1,6 @@
 """`bot env add NAME --from UPSTREAM`: a new environment, derived from an existing one.
 
-It writes three things at once (see `bot.envderive` for how each is derived): the overlay
+It writes three things at once (see `bot.commands.envderive` for how each is derived): the overlay
 `environments/NAME/` (the upstream's, pins included, so the new environment starts where
 the upstream runs and the next pass promotes into it), its `promotion.yaml` entry (one
 inserted block, every other byte kept), and `clusters/NAME/` (Flux's objects for its
@@ -8,8 +8,8 @@ cluster, when the upstream has them).
 
 Nothing is written unless everything checks out first: the name is new and a valid
 namespace-safe name, the upstream exists, `promotion.yaml` has no uncommitted edits, the new
-overlay renders and validates through the same gate as every pin (`bot.gate`), and the new
-`promotion.yaml` loads through `bot.config`. The files are then built beside their targets
+overlay renders and validates through the same gate as every pin (`bot.edit.gate`), and the new
+`promotion.yaml` loads through `bot.config.load`. The files are then built beside their targets
 and moved into place, so a failure leaves nothing behind. What cannot be done from the
 repository (the identity, CODEOWNERS, branch protection, bootstrapping Flux) is printed as
 steps for the operator.
@@ -29,9 +29,7 @@ from pathlib import Path, PurePosixPath
 
 import pygit2
 
-from bot.config import load_config
-from bot.config_schema import Mode
-from bot.envderive import (
+from bot.commands.envderive import (
     PLACEHOLDER_CLIENT_ID,
     Identity,
     NewFile,
@@ -40,9 +38,11 @@ from bot.envderive import (
     overlay,
     promotion_entry,
 )
+from bot.config.load import load_config
+from bot.config.model import Mode
+from bot.edit.gate import GateResult, gate_environment
 from bot.errors import BotError, ConfigError
-from bot.gate import GateResult, gate_environment
-from bot.git import ChangeSet, open_checkout, person
+from bot.gitrepo.checkout import ChangeSet, open_checkout, person
 
 CONFIG_PATH = PurePosixPath("environments", "promotion.yaml")
 ENV_ADD_TRAILER = "Nightshift-Env-Add"

@@ -15,7 +15,7 @@ reviewer can diff them against it:
   synced path, and nothing of what only the upstream's cluster runs (the bot's own
   Kustomization in dev's cluster is left out, with its Alert event source).
 
-The `promotion.yaml` entry is inserted with `bot.yamlpatch`: one splice after the last
+The `promotion.yaml` entry is inserted with `bot.edit.yamlpatch`: one splice after the last
 environment, every other byte as it was.
 """
 
@@ -30,9 +30,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.config_schema import EnvironmentSpec, Mode
-from bot.errors import ConfigError, ManifestError
-from bot.yamlpatch import (
+from bot.config.model import EnvironmentSpec, Mode
+from bot.edit.yamlpatch import (
     Document,
     Splice,
     append_mapping_item,
@@ -44,6 +43,7 @@ from bot.yamlpatch import (
     render_scalar,
     replace_scalars,
 )
+from bot.errors import ConfigError, ManifestError
 
 PLACEHOLDER_CLIENT_ID = "00000000-0000-0000-0000-000000000000"
 CLIENT_ID_KEY = "azure.workload.identity/client-id"

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from bot.config import load_config
-from bot.edit import Change, EditResult, apply_changes, bump_image, bump_model, write_files
+from bot.config.load import load_config
+from bot.edit.editor import Change, EditResult, apply_changes, bump_image, bump_model, write_files
+from bot.edit.gate import GateResult, gate_environment
+from bot.edit.pins import load_kustomization
 from bot.errors import BotError, ConfigError, ManifestError
-from bot.gate import GateResult, gate_environment
-from bot.git import ChangeSet, open_checkout, person
-from bot.pins import load_kustomization
+from bot.gitrepo.checkout import ChangeSet, open_checkout, person
 
 log = logging.getLogger("nightshift.pin")
 

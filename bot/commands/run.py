@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,30 +22,29 @@ from typing import cast
 
 import pygit2
 
-from bot.bounded import bounded_factory
 from bot.budget import Budgets, Deadlines
-from bot.candidate import Candidate
-from bot.changes import changeset, edit_for
-from bot.config import load_config
-from bot.config_schema import Config, DashboardSettings, EnvironmentSpec, GitSettings
-from bot.dashboard import OpenPullRequest, Pin, build, render_body
-from bot.dashboard_sync import IssueTracker, publish
-from bot.deployed import Deployment, default_kustomization, deployments
-from bot.discover import Discoverer
+from bot.commands.status import pin_rows
+from bot.config.load import load_config
+from bot.config.model import Config, DashboardSettings, EnvironmentSpec, GitSettings
+from bot.discover.discoverer import Discoverer
+from bot.edit.gate import gate_environment
 from bot.errors import BotError, ConfigError, GitError
-from bot.gate import gate_environment
-from bot.git import Checkout, open_checkout
-from bot.github import GitHubProvider
-from bot.offers import Catalog, model_gates_check, newest_offers
-from bot.plan import Artifact, EnvironmentPlan, Hold, Offer, PlanInput, Stage, plan
-from bot.pr import PullRequestProvider
-from bot.ranking import newer_by_policy
-from bot.report import DashboardReport, EnvironmentReport, PassReport
-from bot.state import EnvironmentState, IsNewer, read_states
-from bot.status import pin_rows
-from bot.verify import PrometheusError, Verification, check_query, verify
-from bot.violations import find_violations
-from bot.write import (
+from bot.forge.bounded import bounded_factory
+from bot.forge.provider import github_provider
+from bot.gitrepo.checkout import Checkout, open_checkout
+from bot.plan.deployed import Deployment, default_kustomization, deployments
+from bot.plan.offers import Catalog, model_gates_check, newest_offers
+from bot.plan.planner import Artifact, EnvironmentPlan, Hold, Offer, PlanInput, Stage, plan
+from bot.plan.ranking import newer_by_policy
+from bot.plan.state import EnvironmentState, IsNewer, read_states
+from bot.plan.verify import PrometheusError, Verification, check_query, verify
+from bot.plan.violations import find_violations
+from bot.policies.candidate import Candidate
+from bot.write.changes import changeset, edit_for
+from bot.write.dashboard import OpenPullRequest, Pin, build, render_body
+from bot.write.dashboard_sync import IssueTracker, publish
+from bot.write.report import DashboardReport, EnvironmentReport, PassReport
+from bot.write.writer import (
     Prepared,
     ProviderFactory,
     Target,
@@ -113,20 +111,6 @@ def _clock(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
     finally:
         if timings is not None:
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
-
-
-def github_provider(config: Config) -> PullRequestProvider:
-    settings = config.pull_requests
-    repository = settings.repository or os.environ.get("GITHUB_REPOSITORY")
-    if not repository:
-        raise ConfigError(
-            f"{config.path}: pullRequests.repository is not set and $GITHUB_REPOSITORY is empty"
-        )
-    token = os.environ.get(settings.token_env) or os.environ.get("NIGHTSHIFT_GITHUB_TOKEN", "")
-    if not token:
-        raise ConfigError(f"no GitHub token: set ${settings.token_env}")
-    api_url = os.environ.get("GITHUB_API_URL") or settings.api_url
-    return GitHubProvider(repository, token, api_url)
 
 
 def run_pass(

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pygit2
 
-from bot.config import load_config
+from bot.config.load import load_config
+from bot.edit.pins import KUSTOMIZATION_NAMES
 from bot.errors import BotError, ConfigError, GitError
-from bot.github import GitHubProvider, PullRequestTrace
-from bot.pins import KUSTOMIZATION_NAMES
-from bot.plan import Artifact
-from bot.ranking import newer_by_policy
-from bot.state import EnvironmentState, IsNewer, image_key, model_key, pin_version, read_states
-from bot.violations import find_violations
+from bot.forge.github import GitHubProvider, PullRequestTrace
+from bot.forge.provider import github_provider
+from bot.plan.planner import Artifact
+from bot.plan.ranking import newer_by_policy
+from bot.plan.state import EnvironmentState, IsNewer, image_key, model_key, pin_version, read_states
+from bot.plan.violations import find_violations
 
 CONFIG_PATH = Path("environments") / "promotion.yaml"
 DEFAULT_BOT_EMAIL = "nightshift-bot@users.noreply.github.com"
@@ -330,8 +331,6 @@ def render_history(environment: str, artifact: str, rows: list[HistoryRow]) -> s
 def pr_tracer(repo: Path) -> Trace | None:
     """The PR API, when the config names a repository and a token is set; else None (the
     PR number still comes from git)."""
-    from bot.run import github_provider  # the one place that builds the provider
-
     if not (repo / CONFIG_PATH).exists():
         return None
     try:

@@ -1,4 +1,4 @@
-"""Load and validate `environments/promotion.yaml` into `bot.config_schema` values.
+"""Load and validate `environments/promotion.yaml` into `bot.config.model` values.
 
 The file is composed (not just parsed) with PyYAML so every node keeps its line: an error
 names the file, the line, the key path and what was expected, e.g.
@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.budget import Budgets, budgets_from
-from bot.config_schema import (
+from bot.config.model import (
     API_VERSION,
     DEFAULT_MAX_CONFIG_READS,
     Auth,
@@ -47,6 +47,7 @@ from bot.config_schema import (
     Schedule,
     Verify,
     VerifyCheck,
+    acr_cleartext_refusal,
 )
 from bot.durations import format_duration, parse_duration
 from bot.errors import ConfigError, PolicyError
@@ -58,7 +59,6 @@ from bot.policies import (
     Threshold,
     compile_policy,
 )
-from bot.registries.base import acr_cleartext_refusal
 
 T = TypeVar("T")
 MIN_BUDGET = timedelta(seconds=1)

@@ -7,12 +7,14 @@ docs/promotion-config.md for every key.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import PurePosixPath
 from types import MappingProxyType
 from typing import Literal, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bot.budget import Budgets
@@ -128,7 +130,7 @@ class DeployStatus:
     Kustomization and any uid matches. `enabled` False: soak counts from the pin's commit.
     """
 
-    kustomization: str | None = None  # None: found in clusters/<env>/ (bot.deployed)
+    kustomization: str | None = None  # None: found in clusters/<env>/ (bot.plan.deployed)
     enabled: bool = True
 
 
@@ -245,7 +247,7 @@ DEFAULT_DASHBOARD_LABEL = "nightshift-dashboard"
 
 @dataclass(frozen=True)
 class DashboardSettings:
-    """The promotion dashboard issue (bot/dashboard.py): one GitHub issue, kept current by
+    """The promotion dashboard issue (bot/write/dashboard.py): one GitHub issue, kept current by
     every writing pass. It is found again by its hidden marker and all of `labels`, so the
     labels are never empty; the forge and token are `pullRequests`'."""
 
@@ -295,3 +297,28 @@ class Config:
 
     def holds_for(self, environment: str) -> tuple[Hold, ...]:
         return tuple(h for h in self.holds if h.environment == environment)
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when `url`'s host is this machine (localhost, 127.0.0.0/8, ::1).
+
+    Entra ID tokens may travel over plain http only to loopback: an emulator or a tunnel on
+    this machine. Anywhere else they would cross a network in clear text.
+    """
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def acr_cleartext_refusal(name: str, url: str) -> str | None:
+    """Why an `acr` registry at `url` is refused, or None: http only on loopback."""
+    if url.startswith("http://") and not is_loopback_url(url):
+        return (
+            f"registry {name}: an acr registry must use https:// ({url} would send Azure AD"
+            " tokens in clear text; plain http is allowed only on loopback)"
+        )
+    return None

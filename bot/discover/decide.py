@@ -14,10 +14,10 @@ from collections.abc import Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from bot.candidate import Candidate, Decision, Keyed, Rejection
-from bot.config_schema import ImageSpec, ModelSpec
+from bot.config.model import ImageSpec, ModelSpec
 from bot.durations import format_duration
 from bot.policies import MinAge, ModelGates, serving_api_failure
+from bot.policies.candidate import Candidate, Decision, Keyed, Rejection
 
 _NONE: Mapping[str, str] = {}
 

@@ -20,13 +20,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
 from bot.budget import Deadlines
-from bot.candidate import Candidate, Decision
-from bot.config_schema import Config
-from bot.decide import decide_image, decide_model
+from bot.config.model import Config
+from bot.discover.decide import decide_image, decide_model
+from bot.discover.provenance import SignatureChecks, Verify, verify_in_store
+from bot.discover.registries import RegistryClient, TagListing, open_registry
 from bot.errors import BotError, DiscoveryError
 from bot.policies import ModelGates
-from bot.provenance import SignatureChecks, Verify, verify_in_store
-from bot.registries import RegistryClient, TagListing, open_registry
+from bot.policies.candidate import Candidate, Decision
 
 if TYPE_CHECKING:
     from modelstore.catalog import Listed

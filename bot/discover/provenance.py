@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config_schema import ModelSpec
+from bot.config.model import ModelSpec
 from modelstore.card import ModelCard
 
 Verify = Callable[[ModelSpec, ModelCard], str]

@@ -1,7 +1,7 @@
 """The minimal editor: change an environment's pins and nothing else.
 
 A bump is a list of `Change`s (image newTag 1.2.0 → 1.3.0, model version 4 → 5). The editor
-replaces exactly the characters of the scalars that change (bot/yamlpatch.py), adds a
+replaces exactly the characters of the scalars that change (bot/edit/yamlpatch.py), adds a
 missing `newTag` or `digest` key next to its siblings, and removes a `digest` that would
 otherwise keep pinning the old image when only a new tag is given. Before anything is
 written, the edited text is parsed again and must mean the original with exactly the
@@ -27,8 +27,7 @@ from typing import Any, Literal
 import yaml
 from yaml.nodes import Node
 
-from bot.errors import ManifestError
-from bot.pins import (
+from bot.edit.pins import (
     IMAGE_FIELDS,
     MODEL_PIN_GENERATOR,
     EnvSite,
@@ -41,7 +40,7 @@ from bot.pins import (
     parse_env_file,
     parse_kustomization,
 )
-from bot.yamlpatch import (
+from bot.edit.yamlpatch import (
     Splice,
     apply_splices,
     insert_pairs,
@@ -49,6 +48,7 @@ from bot.yamlpatch import (
     remove_pair,
     replace_scalars,
 )
+from bot.errors import ManifestError
 
 ChangeKind = Literal["image", "model"]
 IMAGE_CHANGE_FIELDS = ("newName", "newTag", "digest")

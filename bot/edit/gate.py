@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from bot.edit import EditResult
+from bot.edit.editor import EditResult
 from bot.errors import GateError, MissingComponentError
 
 # The Kubernetes minor version the clusters run (docs/operator-runbook.md, "Clusters"):

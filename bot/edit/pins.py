@@ -4,7 +4,7 @@ Images are pinned in the kustomize `images:` list (name, newName, newTag, digest
 is pinned by the `configMapGenerator` named `model-pin`, whose keys MODEL_NAME, MODEL_VERSION
 and MODEL_SHA256 come from `literals` or from `envs` files. The file is parsed once into a
 `Kustomization`, which knows both the pins and where each one is written, so the editor
-(bot/edit.py) can change them without parsing again.
+(bot/edit/editor.py) can change them without parsing again.
 
 Values are read the way kustomize reads them: literals lose one pair of matching surrounding
 quotes; env-file lines lose leading whitespace and a trailing CR, and keep everything else.
@@ -21,8 +21,8 @@ from typing import Literal
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.edit.yamlpatch import Document, Field, deref, fields, kind_of, parse, scalar_text
 from bot.errors import ManifestError
-from bot.yamlpatch import Document, Field, deref, fields, kind_of, parse, scalar_text
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MODEL_PIN_GENERATOR = "model-pin"

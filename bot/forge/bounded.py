@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from bot.budget import BudgetSpentError, Deadlines
 from bot.errors import GitHubError
-from bot.pr import BRANCH_PREFIX, PullRequest, PullRequestProvider, PullRequestSpec
+from bot.forge.pr import BRANCH_PREFIX, PullRequest, PullRequestProvider, PullRequestSpec
 
 T = TypeVar("T")
 

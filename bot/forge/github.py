@@ -20,16 +20,16 @@ from urllib.parse import quote
 
 import requests
 
-from bot.deployed import CommitStatus, parse_statuses
 from bot.errors import GitHubError
-from bot.gitauth import scrub
-from bot.pr import (
+from bot.forge.pr import (
     BRANCH_PREFIX,
     MARKER_PREFIX,
     PullRequest,
     PullRequestSpec,
     ReviewersRefusedError,
 )
+from bot.gitrepo.auth import scrub
+from bot.plan.deployed import CommitStatus, parse_statuses
 
 log = logging.getLogger(__name__)
 

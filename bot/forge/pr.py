@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 from bot.errors import GitHubError
 
 BRANCH_PREFIX = "nightshift/promote-"
-# The start of bot.prbody.MARKER: the bot's PRs carry it in their body; no one else's do.
+# The start of bot.write.prbody.MARKER: the bot's PRs carry it in their body; no one else's do.
 MARKER_PREFIX = "<!-- nightshift:promotion "
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 

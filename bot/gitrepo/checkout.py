@@ -4,7 +4,7 @@ A `Checkout` is one locked working copy of the GitOps repository. The bot owns t
 copies it clones: `sync` resets them to the remote branch, so every pass starts from what
 the remote has. Commits are built in memory from the base tree plus whole new file contents
 (`ChangeSet`), never from whatever the working tree holds, so a half-written file from a
-crashed pass can never leak into a commit. Pushing lives in `bot.gitpush`.
+crashed pass can never leak into a commit. Pushing lives in `bot.gitrepo.push`.
 
 Crash recovery (the bot died between commit and push): `sync` finds local commits that the
 remote does not have. If every one of them is a bot commit, it drops them and resets to the
@@ -34,8 +34,8 @@ from pygit2.enums import FetchPrune, FileMode, Option, ResetMode
 
 from bot.budget import BudgetSpentError, Deadlines
 from bot.errors import ConfigError, GitError
-from bot.gitauth import GitCredentials, RemoteSession, check_url, credentials_from_env, scrub
-from bot.gitlock import CheckoutLock
+from bot.gitrepo.auth import GitCredentials, RemoteSession, check_url, credentials_from_env, scrub
+from bot.gitrepo.lock import CheckoutLock
 
 log = logging.getLogger(__name__)
 

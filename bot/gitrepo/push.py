@@ -21,8 +21,8 @@ from typing import Literal
 import pygit2
 
 from bot.errors import ForeignCommitsError, GitError, PushRejectedError, StaleLeaseError
-from bot.git import ChangeSet, Checkout, Identity, bound_by, is_bot_commit
-from bot.gitauth import RemoteSession, scrub
+from bot.gitrepo.auth import RemoteSession, scrub
+from bot.gitrepo.checkout import ChangeSet, Checkout, Identity, bound_by, is_bot_commit
 
 log = logging.getLogger(__name__)
 

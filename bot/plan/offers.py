@@ -11,12 +11,18 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from bot.candidate import REVISION_LABEL, SERVING_API_LABEL, SOURCE_LABEL, Candidate, Decision
-from bot.config_schema import Config
-from bot.discover import Discoverer, Discovery
+from bot.config.model import Config
+from bot.discover.discoverer import Discoverer, Discovery
 from bot.errors import BotError
-from bot.plan import Artifact, Check, Offer, Version
-from bot.state import EnvironmentState, IsNewer
+from bot.plan.planner import Artifact, Check, Offer, Version
+from bot.plan.state import EnvironmentState, IsNewer
+from bot.policies.candidate import (
+    REVISION_LABEL,
+    SERVING_API_LABEL,
+    SOURCE_LABEL,
+    Candidate,
+    Decision,
+)
 
 MAX_REJECTIONS_SHOWN = 5
 

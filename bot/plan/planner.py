@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Literal
 from bot.durations import format_duration
 
 if TYPE_CHECKING:
-    from bot.deployed import Deployment
-    from bot.verify import Verification
+    from bot.plan.deployed import Deployment
+    from bot.plan.verify import Verification
 
 ArtifactKind = Literal["image", "model"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from bot.candidate import Candidate, Keyed
-from bot.config_schema import Config
-from bot.plan import Artifact
+from bot.config.model import Config
+from bot.plan.planner import Artifact
 from bot.policies import Policy, TagFilter
+from bot.policies.candidate import Candidate, Keyed
 
 
 def _rank(

@@ -1,7 +1,7 @@
 """Current state: what each environment runs, since when, and what people rolled back from.
 
-Pins come from the working tree (bot/pins.py); *when* each pin was set, by whom, and which
-versions a person rolled back from come from one walk of the git history (bot/history.py)
+Pins come from the working tree (bot/edit/pins.py); *when* each pin was set, by whom, and which
+versions a person rolled back from come from one walk of the git history (bot/gitrepo/history.py)
 over every environment's pin files at once.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pygit2
 
+from bot.edit.pins import Kustomization, load_kustomization, parse_env_file, parse_kustomization
 from bot.errors import BotError
-from bot.history import PinEvent, current_event, pin_histories, rolled_back_versions
-from bot.pins import Kustomization, load_kustomization, parse_env_file, parse_kustomization
-from bot.plan import Artifact, Running, Version
+from bot.gitrepo.history import PinEvent, current_event, pin_histories, rolled_back_versions
+from bot.plan.planner import Artifact, Running, Version
 
 IsNewer = Callable[[Artifact, str, str], bool]
 

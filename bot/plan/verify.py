@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from bot import inert
-from bot.config_schema import Verify, VerifyCheck
+from bot.config.model import Verify, VerifyCheck
 
 # Prometheus refuses a range query of more than 11,000 points per series.
 MAX_POINTS = 10_000

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import pygit2
 import yaml
 
-from bot.config_schema import Config
-from bot.history import current_event, pin_history
-from bot.state import EnvironmentState
+from bot.config.model import Config
+from bot.gitrepo.history import current_event, pin_history
+from bot.plan.state import EnvironmentState
 
 CONFIG_FILE = "environments/promotion.yaml"
 

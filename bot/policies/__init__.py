@@ -1,4 +1,5 @@
-"""Policies: pure functions that judge candidates, compiled once when the config loads.
+"""The rules. Takes candidates (`candidate.py`: tags and model versions with their facts);
+gives pure functions that judge them, compiled once when the config loads.
 
 `compile_policy` is the factory: a bad range or order fails here, at load time, and never
 at 2 a.m. in the middle of a pass.

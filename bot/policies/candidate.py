@@ -32,7 +32,7 @@ class Candidate:
     created: datetime | None = None
     labels: Mapping[str, str] | None = field(default=None, compare=False, hash=False)
     card: ModelCard | None = field(default=None, compare=False, hash=False, repr=False)
-    # Models under `trust:`: the key id whose signature the bot verified (bot.provenance).
+    # Models under `trust:`: the key id whose signature the bot verified (bot.discover.provenance).
     signer: str | None = field(default=None, compare=False, hash=False)
 
     @property

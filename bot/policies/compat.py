@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 
-from bot.candidate import SERVING_API_LABEL
+from bot.policies.candidate import SERVING_API_LABEL
 
 
 def serving_api_failure(serving_api: str, image_apis: Set[str] | None) -> str | None:

@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.candidate import Candidate, Keyed, Rejection
 from bot.errors import PolicyError
+from bot.policies.candidate import Candidate, Keyed, Rejection
 
 _REFERENCE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 

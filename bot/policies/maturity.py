@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.candidate import Candidate
 from bot.durations import format_duration
+from bot.policies.candidate import Candidate
 
 
 @dataclass(frozen=True)

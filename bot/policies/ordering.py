@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from bot.candidate import Keyed, Ranking, Rejection
+from bot.policies.candidate import Keyed, Ranking, Rejection
 from bot.policies.semver import SemVer, SemverRange, parse_semver
 
 Order = Literal["asc", "desc"]

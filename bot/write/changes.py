@@ -12,15 +12,15 @@ import posixpath
 from collections.abc import Mapping, Sequence
 
 from bot import inert
-from bot.edit import Change, EditResult, apply_changes, bump_image, bump_model
+from bot.edit.editor import Change, EditResult, apply_changes, bump_image, bump_model
+from bot.edit.gate import GateResult
+from bot.edit.pins import Kustomization
 from bot.errors import ManifestError
-from bot.gate import GateResult
-from bot.git import ENV_TRAILER, ChangeSet
-from bot.pins import Kustomization
-from bot.plan import Bump, Version
+from bot.gitrepo.checkout import ENV_TRAILER, ChangeSet
+from bot.plan.planner import Bump, Version
+from bot.plan.verify import render_section
 from bot.policies import ModelGates
-from bot.prbody import ArtifactBump, CheckResult, Link, MetricChange, PromotionSummary
-from bot.verify import render_section
+from bot.write.prbody import ArtifactBump, CheckResult, Link, MetricChange, PromotionSummary
 
 CHANGE_TRAILER = "Nightshift-Change"
 
@@ -143,7 +143,8 @@ def summary(
                 bump.new.metrics, bump.old.metrics if bump.old else {}
             )
         ),
-        # `trust:` models: the bot verified model.sig against the trusted keys (bot.provenance).
+        # `trust:` models: the bot verified model.sig against the trusted keys
+        # (bot.discover.provenance).
         *(
             CheckResult(
                 f"signature of {bump.artifact} {bump.new.value}",

@@ -3,7 +3,7 @@
 Renovate's Dependency Dashboard is the model: operators should learn that last night's pass
 failed, or that prod waits on a hold, without reading a workflow log. This module is the
 pure half: `build` turns what a pass knows (config, states, plans, outcomes, open PRs) into
-a `Dashboard` value, and `render_body` turns that into Markdown. bot/dashboard_sync.py
+a `Dashboard` value, and `render_body` turns that into Markdown. bot/write/dashboard_sync.py
 writes it to GitHub.
 
 The body must render the same on every pass until something really changes, or the issue
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot import inert
-from bot.config_schema import Config
+from bot.config.model import Config
 from bot.durations import format_duration
-from bot.plan import Artifact, EnvironmentPlan
-from bot.report import EnvironmentReport
+from bot.plan.planner import Artifact, EnvironmentPlan
+from bot.write.report import EnvironmentReport
 
 MARKER = "<!-- nightshift:dashboard -->"
 """Hidden in the body: with the configured labels, how the bot finds its issue again."""

@@ -1,5 +1,5 @@
 """Writing the promotion dashboard to GitHub: find the bot's issue, then create, update, or
-leave it alone (bot/dashboard.py renders it).
+leave it alone (bot/write/dashboard.py renders it).
 
 The issue is the bot's when it is open, carries every configured label and has the hidden
 marker in its body: a person's issue with the same label, and any pull request (GitHub's
@@ -18,12 +18,12 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from bot.config_schema import DashboardSettings
-from bot.dashboard import MARKER, OpenPullRequest
+from bot.config.model import DashboardSettings
 from bot.errors import BotError
-from bot.github import Issue
-from bot.pr import BRANCH_PREFIX, PullRequest, same_text
-from bot.report import DashboardReport
+from bot.forge.github import Issue
+from bot.forge.pr import BRANCH_PREFIX, PullRequest, same_text
+from bot.write.dashboard import MARKER, OpenPullRequest
+from bot.write.report import DashboardReport
 
 log = logging.getLogger("nightshift.dashboard")
 

@@ -84,7 +84,7 @@ class PromotionSummary:
     manifest_diff: str = ""
     # What stays, and why: holds, rejections and waits of the environment's other artifacts.
     held: tuple[str, ...] = ()
-    # Issue 13: the upstream's verify checks and charts, already Markdown (bot.verify).
+    # Issue 13: the upstream's verify checks and charts, already Markdown (bot.plan.verify).
     verification: tuple[str, ...] = ()
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot import inert
-from bot.plan import Bump, EnvironmentPlan, Skip, Version
+from bot.plan.planner import Bump, EnvironmentPlan, Skip, Version
 
 Outcome = Literal["planned", "committed", "pushed", "pr-opened", "pr-updated", "pr-closed",
                   "unchanged", "failed", "dry-run"]  # fmt: skip
@@ -30,7 +30,7 @@ class EnvironmentReport:
 
 @dataclass(frozen=True)
 class DashboardReport:
-    """What happened to the promotion dashboard issue (bot/dashboard_sync.py)."""
+    """What happened to the promotion dashboard issue (bot/write/dashboard_sync.py)."""
 
     outcome: Literal["created", "updated", "unchanged", "failed"]
     url: str | None = None

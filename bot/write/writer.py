@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 
 import pygit2
 
-from bot.changes import summary
-from bot.config_schema import Config, EnvironmentSpec
-from bot.edit import EditResult
+from bot.config.model import Config, EnvironmentSpec
+from bot.edit.editor import EditResult
+from bot.edit.gate import GateResult
 from bot.errors import (
     BotError,
     ForeignCommitsError,
@@ -30,15 +30,15 @@ from bot.errors import (
     GitHubError,
     PushRejectedError,
 )
-from bot.gate import GateResult
-from bot.git import ChangeSet, Checkout, Identity
-from bot.gitpush import BranchOutcome, push_branches, push_changes, restore_branch
-from bot.plan import EnvironmentPlan, Skip
-from bot.pr import PullRequest, PullRequestProvider, PullRequestSpec, branch_for
-from bot.pr import open_or_update as open_or_update_pr
-from bot.prbody import PromotionSummary, render_body, render_title
-from bot.report import EnvironmentReport, PassReport
-from bot.state import EnvironmentState
+from bot.forge.pr import PullRequest, PullRequestProvider, PullRequestSpec, branch_for
+from bot.forge.pr import open_or_update as open_or_update_pr
+from bot.gitrepo.checkout import ChangeSet, Checkout, Identity
+from bot.gitrepo.push import BranchOutcome, push_branches, push_changes, restore_branch
+from bot.plan.planner import EnvironmentPlan, Skip
+from bot.plan.state import EnvironmentState
+from bot.write.changes import summary
+from bot.write.prbody import PromotionSummary, render_body, render_title
+from bot.write.report import EnvironmentReport, PassReport
 
 log = logging.getLogger("nightshift.write")
 

@@ -205,7 +205,7 @@ def test_every_file_a_target_copies_is_in_the_build_context(target: str) -> None
 def test_the_build_context_check_reads_dockerignore_as_the_builder_does() -> None:
     """Guards the test above: it must see what is dropped, not only what is kept."""
     assert in_build_context("requirements/serve.txt")
-    assert in_build_context("bot/run.py")
+    assert in_build_context("bot/commands/run.py")
     assert not in_build_context("requirements/dev.txt")
     assert not in_build_context("tests/app/test_image.py")
     assert not in_build_context("bot/__pycache__/run.cpython-311.pyc")

@@ -30,9 +30,9 @@ import requests
 from azure.containerregistry import ArtifactTagOrder, ContainerRegistryClient
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 
-from bot.config_schema import Auth, RegistrySpec
+from bot.config.model import Auth, RegistrySpec
+from bot.discover.registries.acr import AcrRegistry, StaticTokenCredential
 from bot.errors import RegistryAuthError, RegistryNotFoundError, RegistryUnavailableError
-from bot.registries.acr import AcrRegistry, StaticTokenCredential
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
 from devstack.oci_push import PushedImage, push_image, push_index, put_manifest
 from devstack.registry import Registry
@@ -371,7 +371,7 @@ environments:
     ],
 )
 def test_an_acr_registry_over_plain_http_is_refused_at_config_load(url: str) -> None:
-    from bot.config import parse_config
+    from bot.config.load import parse_config
     from bot.errors import ConfigError
 
     with pytest.raises(
@@ -385,7 +385,7 @@ def test_an_acr_registry_over_plain_http_is_refused_at_config_load(url: str) -> 
     "url", ["http://127.0.0.1:5000", "http://localhost:5000", "http://[::1]:5000", "https://x.io"]
 )
 def test_loopback_http_and_https_acr_urls_load(url: str) -> None:
-    from bot.config import parse_config
+    from bot.config.load import parse_config
 
     assert parse_config(ACR_CONFIG.format(url=url)).registries["acr"].url == url
 

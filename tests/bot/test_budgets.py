@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bot.budget import Budgets, BudgetSpentError, Deadlines
-from bot.config import parse_config
+from bot.config.load import parse_config
 from bot.errors import ConfigError
 from devstack.azurite import ACCOUNT
 from devstack.estate import Estate, git, person_env
@@ -265,7 +265,7 @@ def test_a_silent_git_remote_fails_a_clone_within_gits_budget(
     silent: SilentServer, tmp_path: Path
 ) -> None:
     from bot.errors import GitError
-    from bot.git import open_checkout
+    from bot.gitrepo.checkout import open_checkout
 
     deadlines = Deadlines(Budgets(git=timedelta(seconds=2)))
     started = time.monotonic()
@@ -280,7 +280,7 @@ def test_a_silent_git_remote_fails_a_clone_within_gits_budget(
 
 def test_once_gits_budget_is_spent_no_remote_operation_starts(tmp_path: Path) -> None:
     from bot.errors import GitError
-    from bot.git import bound_by
+    from bot.gitrepo.checkout import bound_by
 
     clock = Clock()
     deadlines = Deadlines(Budgets(git=timedelta(seconds=5)), clock=clock)
@@ -303,7 +303,7 @@ def test_bot_serve_gives_up_on_a_silent_git_remote_and_lets_go_of_the_checkout(
     git's budget, the server keeps serving, and the checkout lock is free again."""
     import signal
 
-    from bot.gitlock import CheckoutLock
+    from bot.gitrepo.lock import CheckoutLock
 
     commit_config(estate, {})
     repo = estate.person_clone("served")

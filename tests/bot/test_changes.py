@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.changes import summary
-from bot.gate import GateResult
-from bot.plan import Artifact, Bump, Version
+from bot.edit.gate import GateResult
+from bot.plan.planner import Artifact, Bump, Version
 from bot.policies import ModelGates, NoRegression, Threshold
-from bot.prbody import Link, render_body
+from bot.write.changes import summary
+from bot.write.prbody import Link, render_body
 
 IMAGE = Artifact("image", "model-api")
 APP = "https://github.com/org/app"

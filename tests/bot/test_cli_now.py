@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.cli import _parser
+from bot.commands.cli import _parser
 
 
 @pytest.mark.parametrize(

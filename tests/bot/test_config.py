@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.candidate import Candidate
-from bot.config import load_config, parse_config
-from bot.config_schema import Config, EnvironmentSpec
+from bot.config.load import load_config, parse_config
+from bot.config.model import Config, EnvironmentSpec
 from bot.errors import ConfigError
 from bot.policies import ModelGates
+from bot.policies.candidate import Candidate
 from devstack.procs import ROOT
 
 GOOD = """\

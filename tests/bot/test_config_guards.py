@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import parse_config
+from bot.config.load import parse_config
 from bot.errors import ConfigError
 
 BASE = """\

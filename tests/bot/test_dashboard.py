@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 
 from bot import inert
-from bot.config import parse_config
-from bot.config_schema import DashboardSettings
-from bot.dashboard import (
+from bot.config.load import parse_config
+from bot.config.model import DashboardSettings
+from bot.errors import ConfigError
+from bot.forge.github import GitHubProvider, RetryPolicy
+from bot.forge.pr import open_or_update
+from bot.plan.planner import Artifact, Bump, EnvironmentPlan, Skip, Version
+from bot.write.dashboard import (
     MARKER,
     Dashboard,
     EnvironmentView,
@@ -26,12 +30,8 @@ from bot.dashboard import (
     build,
     render_body,
 )
-from bot.dashboard_sync import find, publish
-from bot.errors import ConfigError
-from bot.github import GitHubProvider, RetryPolicy
-from bot.plan import Artifact, Bump, EnvironmentPlan, Skip, Version
-from bot.pr import open_or_update
-from bot.report import EnvironmentReport, PassReport, render_table, to_json
+from bot.write.dashboard_sync import find, publish
+from bot.write.report import EnvironmentReport, PassReport, render_table, to_json
 from devstack.openapi_check import github_description
 from tests.bot.test_github import TOKEN, Forge, forge  # noqa: F401
 from tests.bot.test_prbody import mermaid_blocks, parse_mermaid
@@ -384,7 +384,7 @@ def test_the_dashboard_is_off_unless_configured_and_needs_pull_requests() -> Non
 
 
 def test_the_report_carries_the_dashboard() -> None:
-    from bot.report import DashboardReport
+    from bot.write.report import DashboardReport
 
     off = PassReport(())
     assert '"dashboard": null' in to_json(off)

@@ -1,4 +1,4 @@
-"""The promotion dashboard in a pass (bot.run): `plan` and `--dry-run` never write it, and
+"""The promotion dashboard in a pass (bot.commands.run): `plan` and `--dry-run` never write it, and
 a dashboard GitHub refuses is one error of the pass, after commits that stand."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.report import to_json
-from bot.run import PassOptions, run_pass
+from bot.commands.run import PassOptions, run_pass
+from bot.write.report import to_json
 from devstack.azurite import Azurite
 from devstack.estate import Estate, new_estate
 from devstack.githttp import GitOrigin

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import parse_config
-from bot.config_schema import Config
-from bot.discover import Discoverer, Discovery
+from bot.config.load import parse_config
+from bot.config.model import Config
+from bot.discover.discoverer import Discoverer, Discovery
 from bot.errors import DiscoveryError, RegistryNotFoundError
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
 from devstack.oci_push import push_image, push_index

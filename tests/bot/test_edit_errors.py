@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.edit import (
+from bot.edit.editor import (
     Change,
     apply_changes,
     bump_image,
@@ -15,8 +15,8 @@ from bot.edit import (
     render_changes,
     write_files,
 )
+from bot.edit.pins import ImagePin, ModelPin, load_kustomization
 from bot.errors import ManifestError
-from bot.pins import ImagePin, ModelPin, load_kustomization
 
 A = "sha256:" + "a1" * 32
 B = "sha256:" + "b2" * 32

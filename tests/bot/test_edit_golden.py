@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.edit import Change, edit_bytes, edit_environment
-from bot.gate import gate_environment
-from bot.pins import read_pins
+from bot.edit.editor import Change, edit_bytes, edit_environment
+from bot.edit.gate import gate_environment
+from bot.edit.pins import read_pins
 
 TESTDATA = Path(__file__).parent / "testdata" / "edit"
 CASES = sorted(path.name for path in TESTDATA.iterdir() if path.is_dir())

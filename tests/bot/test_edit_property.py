@@ -25,8 +25,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.edit import Change, edit_bytes
-from bot.gate import find_kubectl
+from bot.edit.editor import Change, edit_bytes
+from bot.edit.gate import find_kubectl
 from tests.bot.test_edit_golden import BASE_IMAGES, make_repo
 
 NAMES = ["model-api", "log-shipper", "cache", "sidecar"]

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import envadd
-from bot.cli import main
+from bot.commands import envadd
+from bot.commands.cli import main
+from bot.edit.yamlpatch import append_mapping_item, apply_splices, parse, remove_item
 from bot.errors import BotError
-from bot.yamlpatch import append_mapping_item, apply_splices, parse, remove_item
 from devstack.estate import git, person_env
 from devstack.procs import ROOT
 from tests.gitops.test_flux import schema_errors

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.registries.transport import MAX_RETRY_AFTER
-from bot.report import PassReport
-from bot.run import PassOptions, github_provider, run_pass
+from bot.commands.run import PassOptions, run_pass
+from bot.discover.registries.transport import MAX_RETRY_AFTER
+from bot.forge.provider import github_provider
+from bot.write.report import PassReport
 from devstack.estate import Estate, git, person_env
 from devstack.silent import silent_server
 
@@ -26,7 +27,7 @@ T0 = datetime.now(UTC).replace(microsecond=0)
 TIMEOUT_S = 0.5
 RETRIES = 1
 # The per-request budget the config gives the slow registry: every attempt waits out its
-# timeout; between attempts the backoff waits at most 5 s (bot/registries/transport.py).
+# timeout; between attempts the backoff waits at most 5 s (bot/discover/registries/transport.py).
 SLOW_BUDGET_S = TIMEOUT_S * (RETRIES + 1) + RETRIES * min(5.0, MAX_RETRY_AFTER)
 
 

@@ -7,10 +7,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from bot import gate
-from bot.edit import Change, EditResult, FileEdit, edit_environment
+from bot.edit import gate
+from bot.edit.editor import Change, EditResult, FileEdit, edit_environment
+from bot.edit.gate import KUBERNETES_VERSION, gate_environment
 from bot.errors import GateError, MissingComponentError
-from bot.gate import KUBERNETES_VERSION, gate_environment
 from tests.bot.test_edit_golden import make_repo
 
 SHA = "0f" * 32

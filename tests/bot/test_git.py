@@ -24,9 +24,9 @@ from bot.errors import (
     PushRejectedError,
     StaleLeaseError,
 )
-from bot.git import ChangeSet, Checkout, Identity, open_checkout
-from bot.gitauth import GitCredentials
-from bot.gitpush import BranchOutcome, delete_branch, push_branch, push_branches, push_changes
+from bot.gitrepo.auth import GitCredentials
+from bot.gitrepo.checkout import ChangeSet, Checkout, Identity, open_checkout
+from bot.gitrepo.push import BranchOutcome, delete_branch, push_branch, push_branches, push_changes
 from devstack.githttp import GitOrigin
 
 BOT = Identity("Nightshift Bot", "bot@nightshift.example")
@@ -283,7 +283,7 @@ CRASH_SCRIPT = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from bot.git import ChangeSet, Identity, open_checkout
+    from bot.gitrepo.checkout import ChangeSet, Identity, open_checkout
     checkout = open_checkout(Path(sys.argv[1]), sys.argv[2])
     checkout.sync(sys.argv[3])
     files = {"environments/dev/kustomization.yaml": sys.stdin.buffer.read()}
@@ -338,7 +338,7 @@ LOCK_SCRIPT = textwrap.dedent(
     import sys
     from pathlib import Path
     from bot.errors import CheckoutLockedError
-    from bot.git import open_checkout
+    from bot.gitrepo.checkout import open_checkout
     try:
         open_checkout(Path(sys.argv[1]))
     except CheckoutLockedError as err:

@@ -11,14 +11,14 @@ import pytest
 from pygit2.enums import CredentialType
 
 from bot.errors import GitError
-from bot.git import ChangeSet, Identity, open_checkout
-from bot.gitauth import (
+from bot.gitrepo.auth import (
     GitCredentials,
     RemoteSession,
     check_url,
     credentials_from_env,
     scrub,
 )
+from bot.gitrepo.checkout import ChangeSet, Identity, open_checkout
 from devstack.githttp import GitOrigin
 
 

@@ -14,7 +14,7 @@ import pygit2
 import pytest
 import yaml
 
-from bot.history import (
+from bot.gitrepo.history import (
     PinEvent,
     current_event,
     pin_histories,

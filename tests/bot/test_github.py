@@ -16,13 +16,13 @@ import pytest
 import requests
 
 from bot.errors import GitHubError
-from bot.git import ChangeSet, Identity, open_checkout
-from bot.gitauth import GitCredentials
-from bot.github import GitHubProvider, RetryPolicy
-from bot.gitpush import push_branch
-from bot.history import pin_history
-from bot.pr import PullRequestSpec, branch_for, close_superseded, open_or_update
-from bot.prbody import MARKER
+from bot.forge.github import GitHubProvider, RetryPolicy
+from bot.forge.pr import PullRequestSpec, branch_for, close_superseded, open_or_update
+from bot.gitrepo.auth import GitCredentials
+from bot.gitrepo.checkout import ChangeSet, Identity, open_checkout
+from bot.gitrepo.history import pin_history
+from bot.gitrepo.push import push_branch
+from bot.write.prbody import MARKER
 from devstack.githttp import GitOrigin
 from devstack.github_fake import GitHubFake, start_github_fake
 from devstack.openapi_check import describe

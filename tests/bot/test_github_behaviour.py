@@ -12,8 +12,8 @@ import dataclasses
 
 import requests
 
-from bot.pr import close_superseded, open_or_update
-from bot.prbody import MARKER
+from bot.forge.pr import close_superseded, open_or_update
+from bot.write.prbody import MARKER
 from tests.bot.test_github import (  # noqa: F401
     REVIEWER_TOKEN,
     Forge,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.pr import close_superseded, open_or_update
+from bot.forge.pr import close_superseded, open_or_update
 from devstack.openapi_check import Exchange, describe, github_description
 from tests.bot.test_github import REVIEWER_TOKEN, Forge, forge  # noqa: F401
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import GitHubError
-from bot.pr import open_or_update
+from bot.forge.pr import open_or_update
 from tests.bot.test_github import REVIEWER_TOKEN, Forge, forge
 
 __all__ = ["forge"]  # the fixture, used by name

@@ -18,12 +18,12 @@ import pytest
 from markdown_it import MarkdownIt
 
 from bot import inert
-from bot.changes import changeset, summary
-from bot.edit import EditResult
-from bot.gate import GateResult
-from bot.plan import Artifact, Bump, EnvironmentPlan, Skip, Version
-from bot.prbody import render_body, render_title
-from bot.report import EnvironmentReport, PassReport, render_table
+from bot.edit.editor import EditResult
+from bot.edit.gate import GateResult
+from bot.plan.planner import Artifact, Bump, EnvironmentPlan, Skip, Version
+from bot.write.changes import changeset, summary
+from bot.write.prbody import render_body, render_title
+from bot.write.report import EnvironmentReport, PassReport, render_table
 from devstack.estate import SERVING_API, Estate, clock_env
 from devstack.oci_push import push_image
 

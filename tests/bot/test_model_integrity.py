@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from bot.config import load_config
-from bot.discover import Discoverer, ModelLister
-from bot.run import PassOptions, github_provider, run_pass
+from bot.commands.run import PassOptions, run_pass
+from bot.config.load import load_config
+from bot.discover.discoverer import Discoverer, ModelLister
+from bot.forge.provider import github_provider
 from devstack.estate import Estate
 from modelstore.catalog import Listed
 
@@ -153,7 +154,7 @@ class CountingStore:
 def test_only_a_version_about_to_be_pinned_first_is_hashed_and_only_once(
     estate: Estate, tmp_path: Path
 ) -> None:
-    from bot.discover import _open_store
+    from bot.discover.discoverer import _open_store
 
     estate.push_image("1.1.0")
     estate.publish_model("1.1.0", seed=2)

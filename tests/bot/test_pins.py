@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.edit.pins import EnvironmentPins, ImagePin, ModelPin, load_kustomization, read_pins
 from bot.errors import ManifestError
-from bot.pins import EnvironmentPins, ImagePin, ModelPin, load_kustomization, read_pins
 
 SHA = "0f" * 32
 DIGEST = "sha256:" + "a1" * 32

@@ -9,7 +9,7 @@ import semantic_version
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.plan import (
+from bot.plan.planner import (
     Artifact,
     Bump,
     EnvironmentPlan,

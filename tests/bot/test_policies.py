@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.candidate import Candidate, Keyed
-from bot.config_schema import ImageSpec, ModelSpec
-from bot.decide import decide_image, decide_model
+from bot.config.model import ImageSpec, ModelSpec
+from bot.discover.decide import decide_image, decide_model
 from bot.errors import PolicyError
 from bot.policies import (
     MinAge,
@@ -23,6 +22,7 @@ from bot.policies import (
     parse_semver,
     serving_api_failure,
 )
+from bot.policies.candidate import Candidate, Keyed
 from bot.policies.semver import SemverRange, reference_match
 from modelstore.card import ModelCard, TensorSpec
 

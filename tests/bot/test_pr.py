@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.pr import branch_for, same_text
+from bot.forge.pr import branch_for, same_text
 
 
 @pytest.mark.parametrize(

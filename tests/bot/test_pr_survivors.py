@@ -1,4 +1,4 @@
-"""Survivors of scripts/mutation in bot/pr.py (issue 16), each killed here.
+"""Survivors of scripts/mutation in bot/forge/pr.py (issue 16), each killed here.
 
 On the GitHub REST fake with the git side on real smart HTTP (the `forge` of
 test_github): a PR from the same branch into another base is not ours to update, team
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.pr import _missing, branch_for, open_or_update
-from bot.prbody import MARKER
+from bot.forge.pr import _missing, branch_for, open_or_update
+from bot.write.prbody import MARKER
 from tests.bot import test_github as github
 
 forge = github.forge  # the same fixture: a repo on smart HTTP and the GitHub fake

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.prbody import (
+from bot.write.prbody import (
     ArtifactBump,
     CheckResult,
     Link,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.config import parse_config
-from bot.history import PinEvent, rolled_back_versions
-from bot.plan import Artifact, Offer, PlanInput, Running, Stage, Version, plan
-from bot.ranking import newer_by_policy
-from bot.state import pin_version
+from bot.config.load import parse_config
+from bot.gitrepo.history import PinEvent, rolled_back_versions
+from bot.plan.planner import Artifact, Offer, PlanInput, Running, Stage, Version, plan
+from bot.plan.ranking import newer_by_policy
+from bot.plan.state import pin_version
 
 CONFIG = """\
 apiVersion: nightshift/v1

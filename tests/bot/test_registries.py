@@ -16,15 +16,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.config_schema import Auth, RegistrySpec
+from bot.config.model import Auth, RegistrySpec
+from bot.discover.registries.oci import OciRegistry, next_link, parse_challenge
+from bot.discover.registries.transport import retry_after_seconds
 from bot.errors import (
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
     RegistryUnavailableError,
 )
-from bot.registries.oci import OciRegistry, next_link, parse_challenge
-from bot.registries.transport import retry_after_seconds
 from devstack.acr_emulator import AcrEmulator, start_acr_emulator
 from devstack.oci_push import PushedImage, push_image, push_index, tag_existing
 from devstack.registry import Registry
@@ -379,7 +379,7 @@ def test_a_page_size_above_the_registry_maximum_falls_back_and_says_so_once(
 ) -> None:
     with start_v3_registry(registry.url, max_tags=10) as v3:
         client = OciRegistry(spec(v3.url, page_size=1000))
-        with caplog.at_level("WARNING", logger="bot.registries.oci"):
+        with caplog.at_level("WARNING", logger="bot.discover.registries.oci"):
             first = client.list_tags(estate.repo)
             second = client.list_tags(estate.repo)
         names = [t.name for t in first.tags]

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bot.plan import Artifact, Bump, EnvironmentPlan, Skip, Version
-from bot.report import EnvironmentReport, PassReport, render_table, summarize, to_json
+from bot.plan.planner import Artifact, Bump, EnvironmentPlan, Skip, Version
+from bot.write.report import EnvironmentReport, PassReport, render_table, summarize, to_json
 
 IMAGE = Artifact("image", "model-api")
 MODEL = Artifact("model", "iris")

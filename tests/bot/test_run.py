@@ -14,15 +14,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import load_config
-from bot.config_schema import Config
-from bot.discover import Discoverer, Discovery
+from bot.commands.run import PassOptions, run_pass
+from bot.config.load import load_config
+from bot.config.model import Config
+from bot.discover.discoverer import Discoverer, Discovery
 from bot.errors import GitError
-from bot.github import GitHubProvider, RetryPolicy
-from bot.pr import PullRequestProvider
-from bot.report import PassReport
-from bot.run import PassOptions, github_provider, run_pass
-from bot.write import ProviderFactory
+from bot.forge.github import GitHubProvider, RetryPolicy
+from bot.forge.pr import PullRequestProvider
+from bot.forge.provider import github_provider
+from bot.write.report import PassReport
+from bot.write.writer import ProviderFactory
 from devstack.estate import Estate, git, person_env
 
 T0 = datetime.now(UTC).replace(microsecond=0)
@@ -117,7 +118,7 @@ def test_a_person_rollback_is_not_undone(estate: Estate) -> None:
 
     # A person rolls dev back with `bot pin --commit` and pushes.
     clone = estate.person_clone()
-    from bot.pin import PinRequest, pin
+    from bot.commands.pin import PinRequest, pin
 
     digest = estate.images["1.0.0"]
     result = pin(clone, PinRequest("dev", image=f"model-api=1.0.0@{digest}"), commit=True)
@@ -207,7 +208,7 @@ def test_crash_between_commit_and_push_leaves_no_duplicate(estate: Estate) -> No
     report = bot_pass(estate, at=T0, dry_run=True)
     assert outcome(report, "dev") == "dry-run"
     checkout = estate.workdir / "bot"
-    from bot.git import ChangeSet, Identity, open_checkout
+    from bot.gitrepo.checkout import ChangeSet, Identity, open_checkout
     from devstack.estate import BOT_EMAIL
 
     with open_checkout(checkout) as co:
@@ -431,7 +432,7 @@ def test_an_environment_at_a_configured_path_is_promoted_and_pinned_there(estate
     assert outcome(report, "dev") == "pushed"
     assert estate.images["1.1.0"] in estate.origin_file("overlays/dev/kustomization.yaml")
 
-    from bot.pin import PinRequest, pin
+    from bot.commands.pin import PinRequest, pin
 
     git("pull", "--quiet", "origin", "main", cwd=clone)
     rollback = f"model-api=1.0.0@{estate.images['1.0.0']}"

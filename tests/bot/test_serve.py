@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.run import PassOptions, run_pass
-from bot.serve import Nightly, serve
+from bot.commands.run import PassOptions, run_pass
+from bot.commands.serve import Nightly, serve
 from tests.bot.test_cli import kustomize_repo
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.plan import Artifact, PlanInput, Stage, plan
-from bot.state import read_states
+from bot.plan.planner import Artifact, PlanInput, Stage, plan
+from bot.plan.state import read_states
 from tests.bot.test_git_history import BOT_EMAIL, Repo, bot_message, hours
 
 SHA = {n: f"{n}" * 64 for n in "abc"}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.plan import Artifact
-from bot.status import commit_reason, pr_number
+from bot.commands.status import commit_reason, pr_number
+from bot.plan.planner import Artifact
 
 IMAGE = Artifact("image", "model-api")
 

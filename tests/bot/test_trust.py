@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.changes import summary
-from bot.config import load_config
-from bot.config_schema import Config
-from bot.discover import Discoverer
+from bot.config.load import load_config
+from bot.config.model import Config
+from bot.discover.discoverer import Discoverer
+from bot.edit.gate import GateResult
 from bot.errors import ConfigError
-from bot.gate import GateResult
-from bot.offers import offer_from
-from bot.plan import Artifact, Bump, Version
-from bot.prbody import render_body
+from bot.plan.offers import offer_from
+from bot.plan.planner import Artifact, Bump, Version
+from bot.write.changes import summary
+from bot.write.prbody import render_body
 from examples.train import train
 from modelstore.store import open_store
 from tests.modelstore.test_signing import KeyPair, make_key
@@ -192,8 +192,8 @@ def test_a_pin_that_names_its_signer_keeps_it_across_bumps(tmp_path: Path) -> No
     import shutil
     import subprocess
 
-    from bot.edit import bump_model, edit_environment
-    from bot.pins import load_kustomization
+    from bot.edit.editor import bump_model, edit_environment
+    from bot.edit.pins import load_kustomization
     from devstack.procs import ROOT
 
     env_dir = tmp_path / "environments" / "dev"

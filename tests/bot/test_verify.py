@@ -13,13 +13,13 @@ from pathlib import Path, PurePosixPath
 import pytest
 import requests
 
-from bot.config import parse_config
-from bot.config_schema import DeployStatus, Verify, VerifyCheck
-from bot.deployed import CommitStatus, Deployment, default_kustomization, judge
+from bot.config.load import parse_config
+from bot.config.model import DeployStatus, Verify, VerifyCheck
 from bot.errors import ConfigError
-from bot.github import GitHubProvider
-from bot.plan import Artifact, Bump, Offer, PlanInput, Running, Stage, Version, plan
-from bot.verify import CheckOutcome, Verification, check_query, verify
+from bot.forge.github import GitHubProvider
+from bot.plan.deployed import CommitStatus, Deployment, default_kustomization, judge
+from bot.plan.planner import Artifact, Bump, Offer, PlanInput, Running, Stage, Version, plan
+from bot.plan.verify import CheckOutcome, Verification, check_query, verify
 from devstack.estate import git
 from devstack.githttp import GitOrigin
 from devstack.github_fake import GitHubFake

@@ -1,5 +1,5 @@
 """Which open promotion PRs a pass keeps, and which it closes (issue 16: a mutation of this
-set in bot/write.py survived the suite).
+set in bot/write/writer.py survived the suite).
 
 A staging PR is opened by two real passes (registry, Azurite, git over smart HTTP, the
 GitHub fake). Then the write stage is given one prepared staging environment per case:
@@ -14,15 +14,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import load_config
-from bot.config_schema import Config
+from bot.commands.run import CONFIG_PATH, PassOptions, run_pass
+from bot.config.load import load_config
+from bot.config.model import Config
 from bot.errors import ConfigError
-from bot.git import ChangeSet, open_checkout
-from bot.plan import Artifact, Bump, EnvironmentPlan, Skip, Version
-from bot.pr import PullRequestProvider, branch_for
-from bot.run import CONFIG_PATH, PassOptions, github_provider, run_pass
-from bot.state import EnvironmentState
-from bot.write import Prepared, Target, write
+from bot.forge.pr import PullRequestProvider, branch_for
+from bot.forge.provider import github_provider
+from bot.gitrepo.checkout import ChangeSet, open_checkout
+from bot.plan.planner import Artifact, Bump, EnvironmentPlan, Skip, Version
+from bot.plan.state import EnvironmentState
+from bot.write.writer import Prepared, Target, write
 from devstack.estate import Estate
 
 T0 = datetime.now(UTC).replace(microsecond=0)

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
-from bot.config import load_config
-from bot.config_schema import Config
-from bot.discover import Discoverer, Discovery
-from bot.run import PassOptions, run_pass
+from bot.commands.run import PassOptions, run_pass
+from bot.config.load import load_config
+from bot.config.model import Config
+from bot.discover.discoverer import Discoverer, Discovery
 from devstack.estate import Estate, git, person_env
 from tests.bot.test_run import T0, bot_pass, impatient_github, outcome, push_config
 

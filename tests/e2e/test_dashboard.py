@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.dashboard import MARKER
+from bot.write.dashboard import MARKER
 from devstack.azurite import Azurite
 from devstack.estate import DASHBOARD_TITLE, git, new_estate, person_env
 from devstack.githttp import GitOrigin

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from bot.candidate import Candidate
-from bot.config import load_config
+from bot.config.load import load_config
+from bot.policies.candidate import Candidate
 from devstack.procs import ROOT
 
 CI = ROOT / ".github" / "workflows" / "ci.yml"

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from azure.identity import DefaultAzureCredential
 
-from bot.config import load_config
+from bot.config.load import load_config
 from devstack.procs import ROOT
 from modelstore.backends.blob import BlobBackend
 from modelstore.errors import UsageError

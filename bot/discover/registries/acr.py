@@ -35,7 +35,19 @@ from azure.core.exceptions import (
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import HTTPPolicy
 
-from bot.config_schema import RegistrySpec
+from bot.config.model import RegistrySpec, acr_cleartext_refusal
+from bot.discover.registries.base import (
+    INDEX_TYPES,
+    ImageConfig,
+    RateLimiter,
+    RequestStats,
+    TagInfo,
+    TagListing,
+    parse_created,
+    pick_platform,
+)
+from bot.discover.registries.headers import parse_challenge
+from bot.discover.registries.transport import describe_network_error
 from bot.errors import (
     ConfigError,
     RegistryAuthError,
@@ -43,19 +55,6 @@ from bot.errors import (
     RegistryNotFoundError,
     RegistryUnavailableError,
 )
-from bot.registries.base import (
-    INDEX_TYPES,
-    ImageConfig,
-    RateLimiter,
-    RequestStats,
-    TagInfo,
-    TagListing,
-    acr_cleartext_refusal,
-    parse_created,
-    pick_platform,
-)
-from bot.registries.headers import parse_challenge
-from bot.registries.transport import describe_network_error
 from modelstore.backends.azure_auth import SIGN_IN, no_credential_found
 
 

@@ -7,7 +7,6 @@ listing already carries digests and timestamps).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 import time
@@ -16,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
-from urllib.parse import urlsplit
 
 # Every manifest type a tag may point at; a HEAD with this list returns the digest that
 # `docker pull` and kustomize would pin (the index for multi-arch images).
@@ -121,31 +119,6 @@ class RegistryClient(Protocol):
     def image_config(self, repository: str, reference: str) -> ImageConfig: ...
 
     def close(self) -> None: ...
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when `url`'s host is this machine (localhost, 127.0.0.0/8, ::1).
-
-    Entra ID tokens may travel over plain http only to loopback: an emulator or a tunnel on
-    this machine. Anywhere else they would cross a network in clear text.
-    """
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def acr_cleartext_refusal(name: str, url: str) -> str | None:
-    """Why an `acr` registry at `url` is refused, or None: http only on loopback."""
-    if url.startswith("http://") and not is_loopback_url(url):
-        return (
-            f"registry {name}: an acr registry must use https:// ({url} would send Azure AD"
-            " tokens in clear text; plain http is allowed only on loopback)"
-        )
-    return None
 
 
 def parse_created(value: object) -> datetime | None:

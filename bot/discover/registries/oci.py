@@ -22,9 +22,8 @@ from urllib.parse import quote, urljoin
 
 import requests
 
-from bot.config_schema import RegistrySpec
-from bot.errors import RegistryAuthError, RegistryError, RegistryNotFoundError
-from bot.registries.base import (
+from bot.config.model import RegistrySpec
+from bot.discover.registries.base import (
     INDEX_TYPES,
     MANIFEST_ACCEPT,
     ImageConfig,
@@ -34,8 +33,9 @@ from bot.registries.base import (
     parse_created,
     pick_platform,
 )
-from bot.registries.headers import next_link, parse_challenge
-from bot.registries.transport import Transport
+from bot.discover.registries.headers import next_link, parse_challenge
+from bot.discover.registries.transport import Transport
+from bot.errors import RegistryAuthError, RegistryError, RegistryNotFoundError
 
 __all__ = ["OciRegistry", "next_link", "parse_challenge"]
 

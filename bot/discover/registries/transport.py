@@ -17,8 +17,8 @@ import requests
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from bot.discover.registries.base import RateLimiter, RequestStats
 from bot.errors import RegistryUnavailableError
-from bot.registries.base import RateLimiter, RequestStats
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 30.0
