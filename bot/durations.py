@@ -8,6 +8,9 @@ from datetime import timedelta
 _PART = re.compile(r"(\d+)([smhdw])")
 _WHOLE = re.compile(r"^(?:\d+[smhdw])+$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Ten years: longer than any soak or budget means anything, and far inside timedelta's
+# range, so `soak: 99999999999999w` is refused in words instead of overflowing.
+MAX_DURATION = timedelta(weeks=520)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -15,9 +18,11 @@ def parse_duration(text: str) -> timedelta:
     compact = text.strip().replace(" ", "")
     if compact == "0":
         return timedelta(0)
-    if not _WHOLE.match(compact):
+    if len(compact) > 64 or not _WHOLE.match(compact):
         raise ValueError("a duration such as 90s, 30m, 24h, 2d, 1w or 1h30m")
     seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(compact))
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError("a duration of at most 520w (ten years)")
     return timedelta(seconds=seconds)
 
 

@@ -234,7 +234,7 @@ def broken(old: str, new: str) -> str:
             "cfg.yaml:3: not valid YAML",
             id="invalid-yaml",
         ),
-        pytest.param("", "cfg.yaml: the file is empty", id="empty"),
+        pytest.param("", "cfg.yaml:1: the file is empty", id="empty"),
         pytest.param(
             "- a\n",
             "cfg.yaml:1: expected a mapping with apiVersion and environments, got a list",

@@ -1,0 +1,128 @@
+"""No config crashes the bot: hostile promotion.yaml files on the real command line.
+
+Each row is a file a person (or a bad merge) could commit. `python -m bot plan` must
+answer every one with exit 2 and one line naming the file and the line, never a
+traceback, an internal error, a hang, or silence.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.bot.test_cli import bot, kustomize_repo
+
+CONFIG = Path("environments") / "promotion.yaml"
+GOOD = (Path(__file__).resolve().parents[2] / CONFIG).read_text()
+
+
+def replaced(old: str, new: str) -> bytes:
+    assert old in GOOD, old
+    return GOOD.replace(old, new, 1).encode()
+
+
+def nested(depth: int) -> bytes:
+    return GOOD.encode() + b"bundles: " + b"[" * depth + b"]" * depth + b"\n"
+
+
+ALIAS_BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}" + f", *{chr(97 + i)}" * 9 + "]\n"
+              for i in range(8))
+)  # fmt: skip
+BOMB = "".join(f"  {line}\n" for line in ALIAS_BOMB.splitlines()).encode()
+
+CASES = {
+    "soak-nan": (replaced("soak: 24h", "soak: .nan"), r"soak: expected a duration"),
+    "soak-huge": (
+        replaced("soak: 24h", "soak: 99999999999w"),
+        r"soak: expected a duration of at most",
+    ),
+    "duplicate-key": (
+        replaced("soak: 24h", "soak: 24h\n    soak: 2h"),
+        r"soak: expected each key once",
+    ),
+    "not-utf8": (GOOD.encode() + b"# caf\xe9\n", r"not UTF-8"),
+    "empty": (b"", r"the file is empty"),
+    "alias-bomb": (GOOD.encode() + b"x-bomb:\n" + BOMB, r"aliases"),
+    "tolerance-inf": (
+        replaced("timeoutSeconds: 10", "timeoutSeconds: .inf"),
+        r"timeoutSeconds: expected a finite number",
+    ),
+    "timeout-minus-inf": (
+        replaced("timeoutSeconds: 10", "timeoutSeconds: -.inf"),
+        r"expected a finite number",
+    ),
+    "rate-nan": (
+        replaced("requestsPerSecond: 20", "requestsPerSecond: .nan"),
+        r"requestsPerSecond: expected a finite number",
+    ),
+    "timeout-401-digits": (
+        replaced("timeoutSeconds: 10", "timeoutSeconds: 1" + "0" * 400),
+        r"timeoutSeconds: expected a number of at most 600",
+    ),
+    "page-5000-digits": (
+        replaced("pageSize: 1000", "pageSize: 1" + "0" * 5000),
+        r"pageSize: expected a number",
+    ),
+    "page-size-past-max": (
+        replaced("pageSize: 1000", "pageSize: 10001"),
+        r"pageSize: expected a whole number of at most 10000",
+    ),
+    "nested-10000": (nested(10_000), r"nested more than 16 levels deep"),
+    "key-not-a-string": (
+        replaced("soak: 24h", "soak: 24h\n    ? [a, b]\n    : c"),
+        r"expected string keys",
+    ),
+    "value-not-a-string": (
+        replaced("    from: dev", "    from: [dev]"),
+        r"from: expected a string, got a list",
+    ),
+    "name-not-a-string": (
+        replaced("  - name: dev", "  - name: {dev: 1}"),
+        r"name: expected a name",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return kustomize_repo(tmp_path_factory.mktemp("hostile"), with_config=True)
+
+
+def plan_with(repo: Path, content: bytes) -> tuple[int, list[str]]:
+    (repo / CONFIG).write_bytes(content)
+    result = bot("plan", "--repo", str(repo))
+    return result.returncode, result.stderr.strip().splitlines()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_hostile_config_is_one_line_with_file_and_line_and_exit_2(repo: Path, case: str) -> None:
+    content, expected = CASES[case]
+    code, lines = plan_with(repo, content)
+    assert code == 2, lines
+    assert len(lines) == 1, lines
+    assert re.match(r"^error: \S*environments/promotion\.yaml:\d+: ", lines[0]), lines[0]
+    assert re.search(expected, lines[0]), lines[0]
+    assert "internal error" not in lines[0] and "Traceback" not in lines[0]
+
+
+def test_a_50_mb_file_is_refused_by_its_size_before_parsing(repo: Path) -> None:
+    # 50 MB of one unterminated flow list: a parser would take long and fail deep inside.
+    content = GOOD.encode() + b"x: [" + b"1, " * (50 * 1024 * 1024 // 3)
+    code, lines = plan_with(repo, content)
+    assert code == 2, lines
+    [line] = lines
+    at = int(re.match(r"^error: \S*environments/promotion\.yaml:(\d+): ", line)[1])  # type: ignore[index]
+    assert at == GOOD.count("\n") + 1, line
+    assert "at most 1 MiB" in line and str(len(content)) in line
+
+
+def test_every_line_points_where_the_fault_is(repo: Path) -> None:
+    content = replaced("timeoutSeconds: 10", "timeoutSeconds: .inf")
+    lines = content.decode().splitlines()
+    line_of_fault = next(i for i, text in enumerate(lines, 1) if "timeoutSeconds: .inf" in text)
+    _, [line] = plan_with(repo, content)
+    assert f"promotion.yaml:{line_of_fault}: registries.acr.timeoutSeconds" in line, line
