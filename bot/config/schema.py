@@ -18,15 +18,23 @@ failing keyword to its phrase. Validators ignore it.
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from bot.config.blocks import (
+    NAME,
+    Schema,
+    enum,
+    integer,
+    mapping,
+    named,
+    number,
+    pattern,
+    ref,
+    text,
+    texts,
+)
 from bot.config.model import API_VERSION
 
-Schema = dict[str, Any]
-
-
 SCHEMA_ID = "https://nightshift.dev/schemas/promotion.schema.json"
-NAME = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
 ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DURATION = r"^ *(0|([0-9]{1,12} *[smhdw] *)+)$"
 DURATION_TEXT = "a duration such as 90s, 30m, 24h, 2d, 1w or 1h30m"
@@ -47,69 +55,6 @@ MAX_RETRIES = 20
 MAX_CONFIG_READS = 100_000
 MAX_MIN_SAMPLES = 1_000_000
 MAX_METRIC = 1e15
-
-
-def text(expected: str | None = None, **extra: Any) -> Schema:
-    """A non-blank string; `expected` is what the error says a person should write."""
-    schema: Schema = {"type": "string", "minLength": 1, "pattern": r"\S", **extra}
-    if expected:
-        schema["errorMessage"] = expected
-    return schema
-
-
-def pattern(regex: str, expected: str, **extra: Any) -> Schema:
-    return {"type": "string", "pattern": regex, "errorMessage": expected, **extra}
-
-
-def enum(*options: str) -> Schema:
-    return {"type": "string", "enum": list(options)}
-
-
-def number(minimum: float, maximum: float, description: str) -> Schema:
-    return {"type": "number", "minimum": minimum, "maximum": maximum, "description": description}
-
-
-def integer(minimum: int, maximum: int, description: str) -> Schema:
-    return {"type": "integer", "minimum": minimum, "maximum": maximum, "description": description}
-
-
-def texts(expected: str = "a list of strings", **extra: Any) -> Schema:
-    return {"type": "array", "items": text(), "errorMessage": {"type": expected}, **extra}
-
-
-def mapping(
-    properties: dict[str, Schema],
-    required: tuple[str, ...] = (),
-    *,
-    description: str | None = None,
-    expected: str | dict[str, str] | None = None,
-) -> Schema:
-    """An object of known keys: an unknown key is refused, as a typo would be."""
-    schema: Schema = {"type": "object"}
-    if description:
-        schema["description"] = description
-    if required:
-        schema["required"] = list(required)
-    schema["properties"] = properties
-    schema["additionalProperties"] = False
-    if expected:
-        schema["errorMessage"] = expected
-    return schema
-
-
-def named(body: Schema, description: str) -> Schema:
-    """A mapping of names a person chooses (images, models, registries) to their bodies."""
-    return {
-        "type": "object",
-        "description": description,
-        "propertyNames": pattern(NAME, "a name of lowercase letters, digits, '.', '_' or '-'"),
-        "additionalProperties": body,
-        "errorMessage": {"type": "a mapping of names"},
-    }
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/$defs/{name}"}
 
 
 DURATION_SCHEMA = pattern(DURATION, DURATION_TEXT)

@@ -19,6 +19,7 @@ from typing import cast
 import yaml
 
 from bot.config import schema as spec
+from bot.config.blocks import Schema
 from bot.config.model import API_VERSION
 from bot.errors import ConfigError
 
@@ -209,7 +210,7 @@ class _Converter:
     def error(self, node: yaml.Node, where: Where, expected: str, detail: str) -> ConfigError:
         return config_error(self.origin, node.start_mark.line + 1, where, expected, detail, got="")
 
-    def convert(self, node: yaml.Node, schema: spec.Schema | None, where: Where) -> object:
+    def convert(self, node: yaml.Node, schema: Schema | None, where: Where) -> object:
         self.lines[where] = node.start_mark.line + 1
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, schema, where)
@@ -227,7 +228,7 @@ class _Converter:
             self.active.discard(id(node))
 
     def entries(
-        self, node: yaml.MappingNode, schema: spec.Schema | None, where: Where
+        self, node: yaml.MappingNode, schema: Schema | None, where: Where
     ) -> Iterator[tuple[str, object]]:
         seen: set[str] = set()
         for key_node, value in node.value:
@@ -242,7 +243,7 @@ class _Converter:
             self.key_lines[inner] = key_node.start_mark.line + 1
             yield key, self.convert(value, spec.child(schema, key), inner)
 
-    def scalar(self, node: yaml.ScalarNode, schema: spec.Schema | None, where: Where) -> object:
+    def scalar(self, node: yaml.ScalarNode, schema: Schema | None, where: Where) -> object:
         written = str(node.value)
         self.written[where] = written
         if spec.wants_text(schema) and not (node.tag == _NULL and not node.style):
