@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.config.load import load_config, parse_config
+from bot.config.schema import MAX_DEPTH
+from bot.config.source import MAX_BYTES
+from bot.errors import ConfigError
 from tests.bot.test_cli import bot, kustomize_repo
 
 CONFIG = Path("environments") / "promotion.yaml"
@@ -126,3 +130,40 @@ def test_every_line_points_where_the_fault_is(repo: Path) -> None:
     line_of_fault = next(i for i, text in enumerate(lines, 1) if "timeoutSeconds: .inf" in text)
     _, [line] = plan_with(repo, content)
     assert f"promotion.yaml:{line_of_fault}: registries.acr.timeoutSeconds" in line, line
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_same_files_in_process_name_the_same_line(tmp_path: Path, case: str) -> None:
+    """The command line's cases through load_config itself: quicker, and where mutation
+    testing can see which test reaches which line of the reader."""
+    content, expected = CASES[case]
+    path = tmp_path / "promotion.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, shown_as="environments/promotion.yaml")
+    message = str(caught.value)
+    assert re.match(r"^environments/promotion\.yaml:\d+: ", message), message
+    assert re.search(expected, message), message
+    assert "\n" not in message
+
+
+def test_limits_hold_at_their_edges() -> None:
+    """Just inside each limit is read; one past it is refused, with its own message."""
+    inside = GOOD.replace("pageSize: 1000", "pageSize: 10000", 1)
+    assert parse_config(inside).registries["acr"].page_size == 10_000
+
+    def nesting_error(levels: int) -> str:
+        # The file's mapping is one level; the bundles list and its empty lists the rest.
+        text = GOOD + "bundles: " + "[" * (levels - 1) + "]" * (levels - 1) + "\n"
+        with pytest.raises(ConfigError) as caught:
+            parse_config(text)
+        return str(caught.value)
+
+    assert "nested more than" not in nesting_error(MAX_DEPTH)
+    assert f"nested more than {MAX_DEPTH} levels" in nesting_error(MAX_DEPTH + 1)
+
+    padded = GOOD + "#" * (MAX_BYTES - len(GOOD.encode()) - 1) + "\n"
+    assert len(padded.encode()) == MAX_BYTES
+    assert parse_config(padded).environments[0].name == "dev"
+    with pytest.raises(ConfigError, match="at most 1 MiB"):
+        parse_config(padded + "\n")
