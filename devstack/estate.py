@@ -267,7 +267,8 @@ class Estate:
         `promotion.yaml` pointed at the local services; the pins are set with `bot pin`'s
         editor, and the first commit is a person's, as a real bootstrap would be.
         """
-        from bot.edit.editor import bump_image, bump_model, edit_environment
+        from bot.edit.change import bump_image, bump_model
+        from bot.edit.editor import edit_environment
         from bot.edit.pins import load_kustomization
 
         self.origin.create_bare(self.repository)

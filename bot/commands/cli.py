@@ -333,7 +333,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _pin(args: argparse.Namespace) -> int:
     from bot.commands.pin import PinRequest, pin
-    from bot.edit.editor import render_changes
+    from bot.edit.change import render_changes
 
     request = PinRequest(args.environment, args.image, args.model, args.sha256, args.store)
     result = pin(args.repo.resolve(), request, commit=args.commit, dry_run=args.dry_run)

@@ -31,18 +31,15 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.config.model import EnvironmentSpec, Mode
-from bot.edit.yamlpatch import (
-    Document,
+from bot.edit.splice import (
     Splice,
     append_mapping_item,
     apply_splices,
-    deref,
-    fields,
-    parse,
     remove_item,
     render_scalar,
     replace_scalars,
 )
+from bot.edit.yamlpatch import Document, deref, fields, parse
 from bot.errors import ConfigError, ManifestError
 
 PLACEHOLDER_CLIENT_ID = "00000000-0000-0000-0000-000000000000"

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from bot.config.load import load_config
-from bot.edit.editor import Change, EditResult, apply_changes, bump_image, bump_model, write_files
+from bot.edit.change import Change, bump_image, bump_model
+from bot.edit.editor import EditResult, apply_changes, write_files
 from bot.edit.gate import GateResult, gate_environment
 from bot.edit.pins import load_kustomization
 from bot.errors import BotError, ConfigError, ManifestError

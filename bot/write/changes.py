@@ -12,7 +12,8 @@ import posixpath
 from collections.abc import Mapping, Sequence
 
 from bot import inert
-from bot.edit.editor import Change, EditResult, apply_changes, bump_image, bump_model
+from bot.edit.change import Change, bump_image, bump_model
+from bot.edit.editor import EditResult, apply_changes
 from bot.edit.gate import GateResult
 from bot.edit.pins import Kustomization
 from bot.errors import ManifestError

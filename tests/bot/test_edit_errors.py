@@ -6,15 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.edit.editor import (
-    Change,
-    apply_changes,
-    bump_image,
-    bump_model,
-    edit_environment,
-    render_changes,
-    write_files,
-)
+from bot.edit.change import Change, bump_image, bump_model, render_changes
+from bot.edit.editor import apply_changes, edit_environment, write_files
 from bot.edit.pins import ImagePin, ModelPin, load_kustomization
 from bot.errors import ManifestError
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.edit.editor import Change, edit_bytes, edit_environment
+from bot.edit.change import Change
+from bot.edit.editor import edit_bytes, edit_environment
 from bot.edit.gate import gate_environment
 from bot.edit.pins import read_pins
 

@@ -25,7 +25,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.edit.editor import Change, edit_bytes
+from bot.edit.change import Change
+from bot.edit.editor import edit_bytes
 from bot.edit.gate import find_kubectl
 from tests.bot.test_edit_golden import BASE_IMAGES, make_repo
 

@@ -20,7 +20,8 @@ import yaml
 
 from bot.commands import envadd
 from bot.commands.cli import main
-from bot.edit.yamlpatch import append_mapping_item, apply_splices, parse, remove_item
+from bot.edit.splice import append_mapping_item, apply_splices, remove_item
+from bot.edit.yamlpatch import parse
 from bot.errors import BotError
 from devstack.estate import git, person_env
 from devstack.procs import ROOT

@@ -8,7 +8,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from bot.edit import gate
-from bot.edit.editor import Change, EditResult, FileEdit, edit_environment
+from bot.edit.change import Change
+from bot.edit.editor import EditResult, FileEdit, edit_environment
 from bot.edit.gate import KUBERNETES_VERSION, gate_environment
 from bot.errors import GateError, MissingComponentError
 from tests.bot.test_edit_golden import make_repo

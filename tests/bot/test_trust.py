@@ -192,7 +192,8 @@ def test_a_pin_that_names_its_signer_keeps_it_across_bumps(tmp_path: Path) -> No
     import shutil
     import subprocess
 
-    from bot.edit.editor import bump_model, edit_environment
+    from bot.edit.change import bump_model
+    from bot.edit.editor import edit_environment
     from bot.edit.pins import load_kustomization
     from devstack.procs import ROOT
 
