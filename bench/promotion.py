@@ -53,7 +53,7 @@ import pygit2
 import yaml
 
 from bench.promotion_repo import ENV_FILE, ROOT, Files, Layout, history, release, write_repository
-from bot.gitrepo.checkout import open_checkout
+from bot.gitrepo.clone import open_checkout
 from devstack.azurite import start_azurite
 from devstack.estate import Estate, new_estate
 from devstack.githttp import start_git_origin

@@ -42,7 +42,8 @@ from bot.config.load import load_config
 from bot.config.model import Mode
 from bot.edit.gate import GateResult, gate_environment
 from bot.errors import BotError, ConfigError
-from bot.gitrepo.checkout import ChangeSet, open_checkout, person
+from bot.gitrepo.clone import open_checkout
+from bot.gitrepo.commits import ChangeSet, person
 
 CONFIG_PATH = PurePosixPath("environments", "promotion.yaml")
 ENV_ADD_TRAILER = "Nightshift-Env-Add"

@@ -22,7 +22,8 @@ from bot.edit.editor import EditResult, apply_changes, write_files
 from bot.edit.gate import GateResult, gate_environment
 from bot.edit.pins import load_kustomization
 from bot.errors import BotError, ConfigError, ManifestError
-from bot.gitrepo.checkout import ChangeSet, open_checkout, person
+from bot.gitrepo.clone import open_checkout
+from bot.gitrepo.commits import ChangeSet, person
 
 log = logging.getLogger("nightshift.pin")
 

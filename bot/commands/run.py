@@ -31,7 +31,8 @@ from bot.edit.gate import gate_environment
 from bot.errors import BotError, ConfigError, GitError
 from bot.forge.bounded import bounded_factory
 from bot.forge.provider import github_provider
-from bot.gitrepo.checkout import Checkout, open_checkout
+from bot.gitrepo.checkout import Checkout
+from bot.gitrepo.clone import open_checkout
 from bot.plan.deployed import Deployment, default_kustomization, deployments
 from bot.plan.offers import Catalog, model_gates_check, newest_offers
 from bot.plan.planner import Artifact, EnvironmentPlan, Hold, Offer, PlanInput, Stage, plan

@@ -1,4 +1,4 @@
-"""The GitOps checkout: clone or open, lock, fetch, recover, and commit sets of file changes.
+"""The GitOps checkout: lock, fetch, recover, and commit sets of file changes.
 
 A `Checkout` is one locked working copy of the GitOps repository. The bot owns the working
 copies it clones: `sync` resets them to the remote branch, so every pass starts from what
@@ -14,6 +14,9 @@ history) and re-planning is cheap and deterministic, so the change is recomputed
 and it is never pushed twice. A crash *after* a successful push leaves nothing pending: the
 next fetch shows the change on the remote and the planner finds nothing to do. A pending
 commit by a person is never dropped: `sync` stops with an error instead.
+
+Opening one (clone on first use, or open and check the one there) is `bot.gitrepo.clone`;
+what a commit holds and who makes it is `bot.gitrepo.commits`.
 """
 
 from __future__ import annotations
@@ -21,11 +24,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -33,14 +35,12 @@ import pygit2
 from pygit2.enums import FetchPrune, FileMode, Option, ResetMode
 
 from bot.budget import BudgetSpentError, Deadlines
-from bot.errors import ConfigError, GitError
-from bot.gitrepo.auth import GitCredentials, RemoteSession, check_url, credentials_from_env, scrub
+from bot.errors import GitError
+from bot.gitrepo.auth import GitCredentials, RemoteSession, scrub
+from bot.gitrepo.commits import ChangeSet, Identity, is_bot_commit
 from bot.gitrepo.lock import CheckoutLock
 
 log = logging.getLogger(__name__)
-
-ENV_TRAILER = "Nightshift-Environment"
-"""The trailer that, with the bot's author email, marks a commit as the bot's."""
 
 GIT_CONNECT_TIMEOUT_S = 10.0
 
@@ -68,67 +68,6 @@ def bound_by(deadlines: Deadlines | None, action: str) -> Iterator[None]:
             yield
     except BudgetSpentError as err:
         raise GitError(str(err)) from None
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who commits: the author and committer of every bot commit."""
-
-    name: str
-    email: str
-
-    def signature(self) -> pygit2.Signature:
-        return pygit2.Signature(self.name, self.email)
-
-
-@dataclass(frozen=True)
-class ChangeSet:
-    """One commit's worth of change: whole new file contents and the message parts.
-
-    `files` maps repository-relative POSIX paths to their complete new bytes. Trailers are
-    kept structured so that every bot commit carries `Nightshift-Environment`.
-    """
-
-    files: Mapping[str, bytes]
-    subject: str
-    body: str = ""
-    trailers: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.subject.strip() or "\n" in self.subject:
-            raise GitError(f"commit subject must be one non-empty line, got {self.subject!r}")
-        for path in self.files:
-            _check_path(path)
-        for key, value in self.trailers:
-            if not key or ":" in key or any(c.isspace() for c in key) or "\n" in value:
-                raise GitError(f"invalid commit trailer {key!r}: {value!r}")
-
-    @property
-    def message(self) -> str:
-        parts = [self.subject.strip()]
-        if self.body.strip():
-            parts.append(self.body.strip())
-        if self.trailers:
-            parts.append("\n".join(f"{key}: {value}" for key, value in self.trailers))
-        return "\n\n".join(parts) + "\n"
-
-
-def _check_path(path: str) -> None:
-    pure = PurePosixPath(path)
-    if (
-        not path
-        or pure.is_absolute()
-        or "\\" in path
-        or any(part in {"", ".", "..", ".git"} for part in path.split("/"))
-    ):
-        raise GitError(f"refusing to commit path {path!r}: it must be relative and inside the repo")
-
-
-def is_bot_commit(commit: pygit2.Commit, bot_email: str) -> bool:
-    """The bot's commits have its author email AND the environment trailer; both, not either."""
-    return commit.author.email.lower() == bot_email.lower() and ENV_TRAILER in (
-        commit.message_trailers
-    )
 
 
 @dataclass
@@ -387,133 +326,3 @@ def blob_at(tree: pygit2.Tree, path: str) -> bytes | None:
     except KeyError:
         return None
     return obj.data if isinstance(obj, pygit2.Blob) else None
-
-
-def open_checkout(
-    path: Path,
-    url: str | None = None,
-    *,
-    branch: str | None = None,
-    remote_name: str = "origin",
-    credentials: GitCredentials | None = None,
-    deadlines: Deadlines | None = None,
-) -> Checkout:
-    """Open (or clone from `url`) the working copy at `path` and lock it for this pass.
-
-    `branch` is the branch the pass works on; by default the one checked out (a person's
-    clone), or `main` for a new clone.
-
-    An existing checkout whose remote points elsewhere keeps its config: this pass fetches
-    from and pushes to `url` through an anonymous remote, and a person's `origin` (with its
-    credentials) is left as it was. A checkout without the remote gets it.
-
-    Raises CheckoutLockedError when another pass holds it. Call `Checkout.sync` next to
-    fetch and recover; a working copy without a remote (`bot pin` on a person's clone) can
-    be used without it.
-    """
-    credentials = credentials if credentials is not None else credentials_from_env()
-    if url is not None:
-        check_url(url)
-    if not (path / ".git").exists():
-        if url is None:
-            raise GitError(f"{path} is not a git checkout and no remote URL was given to clone")
-        with bound_by(deadlines, "clone"):
-            _clone(url, path, branch=branch or "main", remote_name=remote_name,
-                   credentials=credentials)  # fmt: skip
-    try:
-        repo = pygit2.Repository(str(path))
-    except pygit2.GitError as err:
-        raise GitError(f"cannot open git checkout {path}: {err}") from None
-    lock = CheckoutLock(Path(repo.path)).acquire()
-    if branch is None:
-        on_branch = not repo.head_is_unborn and not repo.head_is_detached
-        branch = repo.head.shorthand if on_branch else "main"
-    override = None
-    try:
-        if url is not None:
-            current = repo.remotes[remote_name].url if remote_name in _names(repo) else None
-            if current is None:
-                repo.remotes.create(remote_name, url)
-            elif current != url:
-                log.info("this pass uses %s, not remote %s's URL", scrub(url), remote_name)
-                override = url
-    except BaseException:
-        lock.release()
-        raise
-    return Checkout(
-        repo=repo,
-        lock=lock,
-        branch=branch,
-        remote_name=remote_name,
-        credentials=credentials,
-        url=override,
-        deadlines=deadlines,
-    )
-
-
-def _names(repo: pygit2.Repository) -> set[str]:
-    return {remote.name for remote in repo.remotes if remote.name is not None}
-
-
-def _clone(
-    url: str, path: Path, *, branch: str, remote_name: str, credentials: GitCredentials
-) -> None:
-    """Clone next to `path`, then rename into place, so a half clone never looks like one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.clone-", dir=path.parent))
-    try:
-        session = RemoteSession(credentials, url)
-        try:
-            repo = pygit2.clone_repository(
-                url,
-                str(staging),
-                callbacks=session,
-                remote=lambda r, name, u: r.remotes.create(remote_name, u),
-            )
-        except GitError:
-            raise
-        except (pygit2.GitError, OSError, ValueError) as err:
-            raise GitError(
-                f"clone of {scrub(url, credentials.secrets)} failed: "
-                f"{scrub(str(err), credentials.secrets)}"
-            ) from None
-        remote_ref = repo.references.get(f"refs/remotes/{remote_name}/{branch}")
-        local = f"refs/heads/{branch}"
-        if remote_ref is not None:
-            repo.references.create(local, remote_ref.target, force=True)
-            repo.set_head(local)
-            repo.reset(remote_ref.target, ResetMode.HARD)
-        else:
-            repo.set_head(local)  # unborn: the remote is empty or lacks the branch
-        repo.free()
-        try:
-            staging.rename(path)
-        except OSError:
-            if (path / ".git").exists():
-                return  # another pass cloned first; we will open (and lock) its clone
-            raise GitError(f"cannot clone into {path}: not empty, not a checkout") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def person(repo: Path) -> Identity:
-    """Who commits for `bot pin --commit` and `bot env add --commit`: the person's git
-    identity, never the bot's.
-
-    Not being in a git repository and having no identity are told apart: the advice for
-    one ("set user.name") is useless for the other. Both are bad usage (exit 2).
-    """
-    try:
-        git = pygit2.Repository(str(repo))
-    except pygit2.GitError:
-        raise ConfigError(
-            f"--commit: {repo} is not a git repository; run without --commit, or in a clone"
-        ) from None
-    try:
-        signature = git.default_signature
-    except (KeyError, pygit2.GitError):
-        raise ConfigError(
-            "set who you are first: git config user.name 'Your Name' && "
-            "git config user.email you@example.com"
-        ) from None
-    return Identity(signature.name, signature.email)

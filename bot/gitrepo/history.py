@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 import pygit2
 from pygit2.enums import ObjectType
 
-from bot.gitrepo.checkout import is_bot_commit
+from bot.gitrepo.commits import is_bot_commit
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ import pygit2
 
 from bot.errors import ForeignCommitsError, GitError, PushRejectedError, StaleLeaseError
 from bot.gitrepo.auth import RemoteSession, scrub
-from bot.gitrepo.checkout import ChangeSet, Checkout, Identity, bound_by, is_bot_commit
+from bot.gitrepo.checkout import Checkout, bound_by
+from bot.gitrepo.commits import ChangeSet, Identity, is_bot_commit
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from bot.edit.editor import EditResult, apply_changes
 from bot.edit.gate import GateResult
 from bot.edit.pins import Kustomization
 from bot.errors import ManifestError
-from bot.gitrepo.checkout import ENV_TRAILER, ChangeSet
+from bot.gitrepo.commits import ENV_TRAILER, ChangeSet
 from bot.plan.planner import Bump, Version
 from bot.plan.verify import render_section
 from bot.policies import ModelGates

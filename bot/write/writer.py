@@ -32,7 +32,8 @@ from bot.errors import (
 )
 from bot.forge.pr import PullRequest, PullRequestProvider, PullRequestSpec, branch_for
 from bot.forge.pr import open_or_update as open_or_update_pr
-from bot.gitrepo.checkout import ChangeSet, Checkout, Identity
+from bot.gitrepo.checkout import Checkout
+from bot.gitrepo.commits import ChangeSet, Identity
 from bot.gitrepo.push import BranchOutcome, push_branches, push_changes, restore_branch
 from bot.plan.planner import EnvironmentPlan, Skip
 from bot.plan.state import EnvironmentState

@@ -265,7 +265,7 @@ def test_a_silent_git_remote_fails_a_clone_within_gits_budget(
     silent: SilentServer, tmp_path: Path
 ) -> None:
     from bot.errors import GitError
-    from bot.gitrepo.checkout import open_checkout
+    from bot.gitrepo.clone import open_checkout
 
     deadlines = Deadlines(Budgets(git=timedelta(seconds=2)))
     started = time.monotonic()

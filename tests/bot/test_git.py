@@ -25,7 +25,9 @@ from bot.errors import (
     StaleLeaseError,
 )
 from bot.gitrepo.auth import GitCredentials
-from bot.gitrepo.checkout import ChangeSet, Checkout, Identity, open_checkout
+from bot.gitrepo.checkout import Checkout
+from bot.gitrepo.clone import open_checkout
+from bot.gitrepo.commits import ChangeSet, Identity
 from bot.gitrepo.push import BranchOutcome, delete_branch, push_branch, push_branches, push_changes
 from devstack.githttp import GitOrigin
 
@@ -283,7 +285,8 @@ CRASH_SCRIPT = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from bot.gitrepo.checkout import ChangeSet, Identity, open_checkout
+    from bot.gitrepo.clone import open_checkout
+    from bot.gitrepo.commits import ChangeSet, Identity
     checkout = open_checkout(Path(sys.argv[1]), sys.argv[2])
     checkout.sync(sys.argv[3])
     files = {"environments/dev/kustomization.yaml": sys.stdin.buffer.read()}
@@ -338,7 +341,7 @@ LOCK_SCRIPT = textwrap.dedent(
     import sys
     from pathlib import Path
     from bot.errors import CheckoutLockedError
-    from bot.gitrepo.checkout import open_checkout
+    from bot.gitrepo.clone import open_checkout
     try:
         open_checkout(Path(sys.argv[1]))
     except CheckoutLockedError as err:

@@ -18,7 +18,8 @@ from bot.gitrepo.auth import (
     credentials_from_env,
     scrub,
 )
-from bot.gitrepo.checkout import ChangeSet, Identity, open_checkout
+from bot.gitrepo.clone import open_checkout
+from bot.gitrepo.commits import ChangeSet, Identity
 from devstack.githttp import GitOrigin
 
 

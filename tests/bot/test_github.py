@@ -19,7 +19,8 @@ from bot.errors import GitHubError
 from bot.forge.github import GitHubProvider, RetryPolicy
 from bot.forge.pr import PullRequestSpec, branch_for, close_superseded, open_or_update
 from bot.gitrepo.auth import GitCredentials
-from bot.gitrepo.checkout import ChangeSet, Identity, open_checkout
+from bot.gitrepo.clone import open_checkout
+from bot.gitrepo.commits import ChangeSet, Identity
 from bot.gitrepo.history import pin_history
 from bot.gitrepo.push import push_branch
 from bot.write.prbody import MARKER

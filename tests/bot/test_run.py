@@ -208,7 +208,8 @@ def test_crash_between_commit_and_push_leaves_no_duplicate(estate: Estate) -> No
     report = bot_pass(estate, at=T0, dry_run=True)
     assert outcome(report, "dev") == "dry-run"
     checkout = estate.workdir / "bot"
-    from bot.gitrepo.checkout import ChangeSet, Identity, open_checkout
+    from bot.gitrepo.clone import open_checkout
+    from bot.gitrepo.commits import ChangeSet, Identity
     from devstack.estate import BOT_EMAIL
 
     with open_checkout(checkout) as co:

@@ -20,7 +20,8 @@ from bot.config.model import Config
 from bot.errors import ConfigError
 from bot.forge.pr import PullRequestProvider, branch_for
 from bot.forge.provider import github_provider
-from bot.gitrepo.checkout import ChangeSet, open_checkout
+from bot.gitrepo.clone import open_checkout
+from bot.gitrepo.commits import ChangeSet
 from bot.plan.planner import Artifact, Bump, EnvironmentPlan, Skip, Version
 from bot.plan.state import EnvironmentState
 from bot.write.writer import Prepared, Target, write
