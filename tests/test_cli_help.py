@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app.__main__ import _parser as app_parser
-from bot.commands.cli import _parser as bot_parser
+from bot.commands.parser import build_parser as bot_parser
 from devstack.procs import ROOT
 from modelstore.cli import build_parser as modelstore_parser
 

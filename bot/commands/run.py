@@ -14,7 +14,7 @@ import functools
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -23,37 +23,31 @@ from typing import cast
 import pygit2
 
 from bot.budget import Budgets, Deadlines
+from bot.commands.evidence import check_queries, deployments_of, verifier
 from bot.commands.status import pin_rows
+from bot.commands.view import View, check_environments, plan_view
 from bot.config.load import load_config
-from bot.config.model import Config, DashboardSettings, EnvironmentSpec, GitSettings
+from bot.config.model import Config, DashboardSettings
 from bot.discover.discoverer import Discoverer
 from bot.edit.gate import gate_environment
-from bot.errors import BotError, ConfigError, GitError
+from bot.errors import BotError
 from bot.forge.bounded import bounded_factory
 from bot.forge.provider import github_provider
 from bot.gitrepo.checkout import Checkout
 from bot.gitrepo.clone import open_checkout
-from bot.plan.deployed import Deployment, default_kustomization, deployments
 from bot.plan.offers import Catalog, model_gates_check, newest_offers
-from bot.plan.planner import Artifact, EnvironmentPlan, Hold, Offer, PlanInput, Stage, plan
+from bot.plan.planner import PlanInput, plan
 from bot.plan.ranking import newer_by_policy
 from bot.plan.state import EnvironmentState, IsNewer, read_states
-from bot.plan.verify import PrometheusError, Verification, check_query, verify
+from bot.plan.values import Artifact, EnvironmentPlan, Hold, Offer, Stage
 from bot.plan.violations import find_violations
 from bot.policies.candidate import Candidate
 from bot.write.changes import changeset, edit_for
 from bot.write.dashboard import OpenPullRequest, Pin, build, render_body
 from bot.write.dashboard_sync import IssueTracker, publish
 from bot.write.report import DashboardReport, EnvironmentReport, PassReport
-from bot.write.writer import (
-    Prepared,
-    ProviderFactory,
-    Target,
-    failed,
-    gate_text,
-    has_origin,
-    write,
-)
+from bot.write.target import Prepared, ProviderFactory, Target, failed, gate_text
+from bot.write.writer import write
 
 log = logging.getLogger("nightshift.run")
 
@@ -68,25 +62,6 @@ class PassOptions:
     write: bool = True  # False for `plan`
     dry_run: bool = False  # edit and gate, but commit, push and open nothing
     now: datetime | None = None
-
-
-@dataclass(frozen=True)
-class View:
-    """The files a pass plans from, and the commit whose history says since when pins are set.
-
-    A writing pass plans on its checkout, just reset to the remote (`head` None: HEAD). A
-    read-only pass never moves a person's clone: it plans on an export of the remote branch
-    (`head` its commit), or, with uncommitted changes, on the working tree as it is.
-    """
-
-    root: Path
-    head: pygit2.Oid | None = None
-    # How a person names the files of an export in messages ("origin/main:", git's
-    # rev:path form): the scratch folder is gone by the time they read the error.
-    label: str | None = None
-
-    def shown(self, path: Path) -> str:
-        return f"{self.label}{path.as_posix()}" if self.label else str(self.root / path)
 
 
 @dataclass
@@ -132,11 +107,11 @@ def run_pass(
         tempfile.TemporaryDirectory(prefix="nightshift-plan-") as scratch,
     ):
         writing = options.write and not options.dry_run
-        view = _sync(checkout, first, writing=writing, scratch=Path(scratch))
+        view = plan_view(checkout, first, writing=writing, scratch=Path(scratch))
         config = load_config(view.root / CONFIG_PATH, shown_as=view.shown(CONFIG_PATH))
-        _check_environments(config, options.environments, exported=view.label is not None)
+        check_environments(config, options.environments, exported=view.label is not None)
         deadlines.budgets = config.budgets  # the fetched config's, from here on
-        _check_queries(config)
+        check_queries(config)
         timings["checkout"] = time.perf_counter() - started
         discoverer = discoverer or Discoverer(config, deadlines=deadlines)
         try:
@@ -175,64 +150,8 @@ def run_pass(
     return replace(report, timings=tuple(timings.items()))
 
 
-def _sync(checkout: Checkout, config: Config | None, *, writing: bool, scratch: Path) -> View:
-    """The view a pass plans from; a writing pass first brings its checkout to the remote.
-
-    Syncing resets the branch, HEAD and working tree, so only a writing pass syncs, and it
-    is refused when tracked files have uncommitted changes: it would lose a person's work.
-    A read-only pass (`plan`, `--dry-run`) only fetches: it plans on an export of the
-    remote branch into `scratch`, or, with uncommitted changes, on the working tree as it
-    is, saying so. Without a remote there is nothing to sync: the working tree is the view.
-    """
-    if not has_origin(checkout):
-        return View(checkout.path)
-    dirty = _uncommitted(checkout)
-    if dirty and writing:
-        raise GitError(
-            f"{checkout.path} has uncommitted changes ({', '.join(dirty[:3])}); the bot resets "
-            "its checkout to the remote, so commit or stash them, or give it its own --repo"
-        )
-    if writing:
-        email = config.git.author_email if config else GitSettings().author_email
-        dropped = checkout.sync(email)
-        if dropped:
-            log.warning("recovered from an interrupted pass: dropped %d commit(s)", len(dropped))
-        return View(checkout.path)
-    checkout.fetch()
-    if dirty:
-        log.warning("%s has uncommitted changes: planning on the working tree as it is",
-                    checkout.path)  # fmt: skip
-        return View(checkout.path)
-    remote = checkout.remote_head()
-    if remote is None:
-        return View(checkout.path)
-    checkout.export(remote, scratch)
-    return View(scratch, remote.id, label=checkout.remote_ref().removeprefix("refs/remotes/") + ":")
-
-
-def _uncommitted(checkout: Checkout) -> list[str]:
-    """Tracked files whose working-tree or index state differs from HEAD."""
-    changed = []
-    for path, flags in checkout.repo.status(untracked_files="no").items():
-        if flags != pygit2.enums.FileStatus.CURRENT and not flags & pygit2.enums.FileStatus.IGNORED:
-            changed.append(path)
-    return sorted(changed)
-
-
 def _selected(name: str, wanted: Sequence[str]) -> bool:
     return not wanted or name in wanted
-
-
-def _check_environments(config: Config, wanted: Sequence[str], *, exported: bool) -> None:
-    known = [e.name for e in config.environments]
-    # A plan reads the remote branch: an environment added by a commit not yet pushed (or
-    # not yet merged) is unknown there, and the person should hear why.
-    why = "; a plan reads the remote branch, so push the commit that adds it" if exported else ""
-    for name in wanted:
-        if name not in known:
-            raise ConfigError(
-                f"unknown environment {name!r}; {config.path} has {', '.join(known)}{why}"
-            )
 
 
 # ---- state → plan → edit → gate ----------------------------------------------------------
@@ -292,8 +211,8 @@ def _plan(ctx: Pass, states: dict[str, EnvironmentState]) -> list[EnvironmentPla
         rejected=rejected,
         bundles=[(Artifact("image", b.image), Artifact("model", b.model)) for b in config.bundles],
         checks=[model_gates_check(config, ctx.catalog)],
-        deployments=_deployments(ctx, states),
-        verified=_verifier(ctx),
+        deployments=deployments_of(ctx.config, ctx.view.root, states, ctx.errors),
+        verified=verifier(ctx.config, ctx.now, ctx.errors),
         why_rejected={
             (Artifact(kinds[r.artifact], r.artifact), r.version): r.reason  # type: ignore[arg-type]
             for r in config.rejected
@@ -304,89 +223,6 @@ def _plan(ctx: Pass, states: dict[str, EnvironmentState]) -> list[EnvironmentPla
 
 
 # ---- issue 13: deployed, not committed; healthy while it soaked ------------------------
-
-
-def _check_queries(config: Config) -> None:
-    """A bad PromQL expression is a bad config (exit 2) when Prometheus can say so; when it
-    cannot be asked now, the checks fail closed later in the pass and say why there."""
-    for env in config.environments:
-        if env.verify is None:
-            continue
-        for i, check in enumerate(env.verify.checks):
-            try:
-                problem = check_query(env.verify, check.query)
-            except PrometheusError as err:
-                log.warning("%s: cannot check verify queries now: %s", env.name, err)
-                break
-            if problem:
-                raise ConfigError(
-                    f"{config.path}: environments[{env.name}].verify.checks[{i}]"
-                    f" ({check.name}): {problem}"
-                )
-
-
-def _watched(config: Config) -> list[EnvironmentSpec]:
-    """Environments another one takes from: only their deploys and health matter."""
-    upstreams = {e.upstream for e in config.environments}
-    return [e for e in config.environments if e.name in upstreams]
-
-
-def _deployments(
-    ctx: Pass, states: dict[str, EnvironmentState]
-) -> dict[str, dict[str, Deployment]]:
-    """environment → pin commit → deploy, for upstreams whose cluster posts statuses."""
-    out: dict[str, dict[str, Deployment]] = {}
-    source = None
-    for env in _watched(ctx.config):
-        spec = env.deploy_status
-        if spec is not None and not spec.enabled:
-            continue
-        folder = env.path if env.path.parts else PurePosixPath("environments", env.name)
-        # Unset: on only when clusters/<env>/ posts statuses. Set: on, by the name it gives,
-        # or the one clusters/ has, or the repository's convention nightshift-<env>.
-        name = spec.kustomization if spec else None
-        name = name or default_kustomization(ctx.view.root, env.name, folder)
-        if name is None and spec is not None:
-            name = f"nightshift-{env.name}"
-        if name is None:
-            continue  # no cluster of this environment posts statuses: commit-time soak
-        commits = [r.commit for r in states[env.name].running.values() if r.commit]
-        if source is None:
-            try:
-                source = github_provider(ctx.config)
-            except ConfigError as err:
-                ctx.errors.append(f"{env.name}: cannot read deploy statuses: {err}")
-                out[env.name] = {c: Deployment("unknown", description=str(err)) for c in commits}
-                continue
-        found = deployments(source, name, commits)  # type: ignore[arg-type]
-        for commit, deployment in found.items():
-            line = f"{env.name}: cannot read the deploy of {commit[:7]}: {deployment.description}"
-            if deployment.state == "unknown" and line not in ctx.errors:
-                ctx.errors.append(line)
-        out[env.name] = found
-    return out
-
-
-def _verifier(ctx: Pass) -> Callable[[str, datetime], Verification | None]:
-    """`verified(upstream, since)` for the planner: each window is queried once per pass,
-    and a Prometheus fault is one error line of the pass (it then exits 1)."""
-    specs = {e.name: e.verify for e in ctx.config.environments if e.verify is not None}
-    cache: dict[tuple[str, datetime], Verification] = {}
-
-    def verified(env: str, since: datetime) -> Verification | None:
-        spec = specs.get(env)
-        if spec is None:
-            return None
-        if (env, since) not in cache:
-            result = verify(spec, env, since, ctx.now)
-            cache[env, since] = result
-            for outcome in result.outcomes:
-                line = f"{env}: verify {outcome.text}"
-                if outcome.fault and line not in ctx.errors:
-                    ctx.errors.append(line)
-        return cache[env, since]
-
-    return verified
 
 
 def _prepare_all(ctx: Pass, timings: dict[str, float] | None = None) -> list[Prepared]:

@@ -23,9 +23,9 @@ from bot.edit.pins import KUSTOMIZATION_NAMES
 from bot.errors import BotError, ConfigError, GitError
 from bot.forge.github import GitHubProvider, PullRequestTrace
 from bot.forge.provider import github_provider
-from bot.plan.planner import Artifact
 from bot.plan.ranking import newer_by_policy
 from bot.plan.state import EnvironmentState, IsNewer, image_key, model_key, pin_version, read_states
+from bot.plan.values import Artifact
 from bot.plan.violations import find_violations
 
 CONFIG_PATH = Path("environments") / "promotion.yaml"

@@ -28,6 +28,15 @@ from bot.forge.pr import (
     PullRequestSpec,
     ReviewersRefusedError,
 )
+from bot.forge.responses import (
+    Issue,
+    UnprocessableError,
+    describe_failure,
+    issue_from,
+    json_body,
+    pull_from,
+    retry_wait,
+)
 from bot.gitrepo.auth import scrub
 from bot.plan.deployed import CommitStatus, parse_statuses
 
@@ -35,8 +44,6 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
 DEFAULT_API_URL = "https://api.github.com"
-_RETRY_STATUSES = {500, 502, 503, 504}
-_SECONDARY_MINIMUM = 60.0
 
 
 @dataclass(frozen=True)
@@ -47,17 +54,6 @@ class PullRequestTrace:
     url: str
     merged_by: str | None
     approvers: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Issue:
-    """An issue (never a pull request: the issues API lists both, and these are dropped)."""
-
-    number: int
-    url: str
-    title: str
-    body: str
-    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,15 +114,15 @@ class GitHubProvider:
         params = {"state": "open", "head": f"{self.owner}:{branch}"}
         if base:
             params["base"] = base
-        found = [_pull(item) for item in self._pages(self._repo_path("pulls"), params)]
+        found = [pull_from(item) for item in self._pages(self._repo_path("pulls"), params)]
         ours = [pr for pr in found if self._ours(pr)]
         return ours[0] if ours else None
 
     def create(self, spec: PullRequestSpec) -> PullRequest:
         payload = {"title": spec.title, "head": spec.branch, "base": spec.base, "body": spec.body}
         try:
-            return _pull(self._request("POST", self._repo_path("pulls"), json=payload))
-        except _UnprocessableError as err:
+            return pull_from(self._request("POST", self._repo_path("pulls"), json=payload))
+        except UnprocessableError as err:
             # A retried POST whose first try did land, or a concurrent pass: use that PR.
             if "already exists" not in str(err):
                 raise
@@ -137,7 +133,7 @@ class GitHubProvider:
 
     def update(self, number: int, *, title: str, body: str) -> PullRequest:
         payload = {"title": title, "body": body}
-        return _pull(self._request("PATCH", self._repo_path(f"pulls/{number}"), json=payload))
+        return pull_from(self._request("PATCH", self._repo_path(f"pulls/{number}"), json=payload))
 
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
         self._request("POST", self._repo_path(f"issues/{number}/labels"), json={"labels": labels})
@@ -149,7 +145,7 @@ class GitHubProvider:
         path = self._repo_path(f"pulls/{number}/requested_reviewers")
         try:
             self._request("POST", path, json=payload)
-        except _UnprocessableError as err:
+        except UnprocessableError as err:
             raise ReviewersRefusedError(str(err)) from None
 
     def reviewed_by(self, number: int) -> set[str]:
@@ -169,15 +165,15 @@ class GitHubProvider:
             landed = lambda: self._commented(number, comment)  # noqa: E731
             self._request("POST", path, json={"body": comment}, landed=landed)
         payload = {"state": "closed"}
-        return _pull(self._request("PATCH", self._repo_path(f"pulls/{number}"), json=payload))
+        return pull_from(self._request("PATCH", self._repo_path(f"pulls/{number}"), json=payload))
 
     def list_open(self, branch_prefix: str = BRANCH_PREFIX) -> list[PullRequest]:
         params = {"state": "open", "sort": "created", "direction": "asc"}
-        pulls = (_pull(item) for item in self._pages(self._repo_path("pulls"), params))
+        pulls = (pull_from(item) for item in self._pages(self._repo_path("pulls"), params))
         return [pr for pr in pulls if pr.head.startswith(branch_prefix) and self._ours(pr)]
 
     def get(self, number: int) -> PullRequest:
-        return _pull(self._request("GET", self._repo_path(f"pulls/{number}")))
+        return pull_from(self._request("GET", self._repo_path(f"pulls/{number}")))
 
     def _ours(self, pr: PullRequest) -> bool:
         """The bot's PR: its head branch is in this repository (not a fork's branch of the
@@ -234,7 +230,7 @@ class GitHubProvider:
         params = {"state": "open", "labels": ",".join(labels), "sort": "created",
                   "direction": "asc"}  # fmt: skip
         items = self._pages(self._repo_path("issues"), params)
-        return [_issue(item) for item in items if "pull_request" not in item]
+        return [issue_from(item) for item in items if "pull_request" not in item]
 
     def create_issue(
         self, title: str, body: str, labels: Sequence[str], *, landed: Callable[[], bool]
@@ -243,11 +239,11 @@ class GitHubProvider:
         whether it was created anyway; if so, None (the caller finds it)."""
         payload = {"title": title, "body": body, "labels": list(labels)}
         data = self._request("POST", self._repo_path("issues"), json=payload, landed=landed)
-        return None if data is None else _issue(data)
+        return None if data is None else issue_from(data)
 
     def update_issue(self, number: int, *, title: str, body: str) -> Issue:
         payload = {"title": title, "body": body}
-        return _issue(self._request("PATCH", self._repo_path(f"issues/{number}"), json=payload))
+        return issue_from(self._request("PATCH", self._repo_path(f"issues/{number}"), json=payload))
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -262,7 +258,7 @@ class GitHubProvider:
         while url is not None:
             response = self._send("GET", url, params=query)
             assert response is not None  # only a write with `landed` returns None
-            items = _json(response, "GET", path)
+            items = json_body(response, "GET", path)
             if not isinstance(items, list):
                 raise GitHubError(f"GitHub GET {path} returned {type(items).__name__}, not a list")
             yield from items
@@ -281,7 +277,7 @@ class GitHubProvider:
         idempotent safe to retry: after a 5xx or a lost connection it is asked whether the
         write took effect anyway, and if so the call is done (and returns None)."""
         response = self._send(method, f"{self.api_url}{path}", json=json, landed=landed)
-        return None if response is None else _json(response, method, path)
+        return None if response is None else json_body(response, method, path)
 
     def _send(
         self,
@@ -311,11 +307,11 @@ class GitHubProvider:
                 continue
             if response.status_code < 400:
                 return response
-            wait = _retry_wait(response, attempt, self.retry.backoff)
-            reason = _describe(response)
+            wait = retry_wait(response, attempt, self.retry.backoff)
+            reason = describe_failure(response)
             if wait is None:
                 if response.status_code == 422:
-                    raise _UnprocessableError(f"{what}: {reason}")
+                    raise UnprocessableError(f"{what}: {reason}")
                 raise GitHubError(f"{what}: {reason}")
             if last:
                 raise GitHubError(f"{what} failed after {attempt} attempts: {reason}")
@@ -333,108 +329,3 @@ class GitHubProvider:
     def _wait(self, what: str, attempt: int, seconds: float, reason: str) -> None:
         log.warning("%s: %s; retry %d in %.1fs", what, reason, attempt, seconds)
         self.sleep(min(seconds, self.retry.max_wait))
-
-
-class _UnprocessableError(GitHubError):
-    """A 422: GitHub validated the request and refused it."""
-
-
-def _retry_wait(response: requests.Response, attempt: int, backoff: float) -> float | None:
-    """Seconds to wait before retrying `response`, or None when retrying cannot help."""
-    status = response.status_code
-    headers = response.headers
-    retry_after = headers.get("retry-after")
-    if status in _RETRY_STATUSES:
-        return _seconds(retry_after) if retry_after else backoff * 2.0 ** (attempt - 1)
-    if status not in {403, 429}:
-        return None
-    if retry_after:
-        return _seconds(retry_after)
-    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
-        return max(0.0, _seconds(headers["x-ratelimit-reset"]) - time.time()) + 1
-    if "secondary rate limit" in _message(response).lower() or status == 429:
-        return _SECONDARY_MINIMUM * 2.0 ** (attempt - 1)
-    return None  # a plain 403: permissions, not a limit
-
-
-def _seconds(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return _SECONDARY_MINIMUM  # an HTTP date: rare from GitHub; wait the documented minute
-
-
-def _message(response: requests.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:200]
-    return str(data.get("message", "")) if isinstance(data, dict) else ""
-
-
-def _describe(response: requests.Response) -> str:
-    """`<status> <message>` plus GitHub's validation details, on one line."""
-    text = f"{response.status_code} {response.reason or ''}".strip()
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        message = str(data.get("message", "")).replace("\n", " ").strip()
-        if message:
-            text += f": {message}"
-        details = [
-            str(e.get("message") or f"{e.get('field')} {e.get('code')}")
-            for e in data.get("errors", [])
-            if isinstance(e, dict)
-        ]
-        if details:
-            text += f" ({'; '.join(details)})"
-    return text
-
-
-def _json(response: requests.Response, method: str, path: str) -> Any:
-    if response.status_code == 204 or not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        raise GitHubError(
-            f"GitHub {method} {path} returned {response.status_code} that is not JSON"
-        ) from None
-
-
-def _issue(data: Any) -> Issue:
-    try:
-        return Issue(
-            number=int(data["number"]),
-            url=str(data.get("html_url") or data.get("url") or ""),
-            title=str(data["title"]),
-            body=str(data.get("body") or ""),
-            labels=tuple(
-                str(label["name"] if isinstance(label, dict) else label)
-                for label in data.get("labels") or ()
-            ),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise GitHubError(f"GitHub returned an issue without {err}") from None
-
-
-def _pull(data: Any) -> PullRequest:
-    try:
-        return PullRequest(
-            number=int(data["number"]),
-            url=str(data.get("html_url") or data.get("url") or ""),
-            title=str(data["title"]),
-            body=str(data.get("body") or ""),
-            head=str(data["head"]["ref"]),
-            head_sha=str(data["head"]["sha"]),
-            base=str(data["base"]["ref"]),
-            state=str(data["state"]),
-            labels=tuple(str(label["name"]) for label in data.get("labels") or ()),
-            reviewers=tuple(str(user["login"]) for user in data.get("requested_reviewers") or ()),
-            team_reviewers=tuple(str(team["slug"]) for team in data.get("requested_teams") or ()),
-            head_repo=str((data["head"].get("repo") or {}).get("full_name") or ""),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise GitHubError(f"GitHub returned a pull request without {err}") from None

@@ -14,8 +14,8 @@ from datetime import datetime
 from bot.config.model import Config
 from bot.discover.discoverer import Discoverer, Discovery
 from bot.errors import BotError
-from bot.plan.planner import Artifact, Check, Offer, Version
 from bot.plan.state import EnvironmentState, IsNewer
+from bot.plan.values import Artifact, Check, Offer, Version
 from bot.policies.candidate import (
     REVISION_LABEL,
     SERVING_API_LABEL,

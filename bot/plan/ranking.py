@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from bot.config.model import Config
-from bot.plan.planner import Artifact
+from bot.plan.values import Artifact
 from bot.policies import Policy, TagFilter
 from bot.policies.candidate import Candidate, Keyed
 

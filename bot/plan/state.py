@@ -17,7 +17,7 @@ import pygit2
 from bot.edit.pins import Kustomization, load_kustomization, parse_env_file, parse_kustomization
 from bot.errors import BotError
 from bot.gitrepo.history import PinEvent, current_event, pin_histories, rolled_back_versions
-from bot.plan.planner import Artifact, Running, Version
+from bot.plan.values import Artifact, Running, Version
 
 IsNewer = Callable[[Artifact, str, str], bool]
 

@@ -18,7 +18,7 @@ from bot.edit.gate import GateResult
 from bot.edit.pins import Kustomization
 from bot.errors import ManifestError
 from bot.gitrepo.commits import ENV_TRAILER, ChangeSet
-from bot.plan.planner import Bump, Version
+from bot.plan.values import Bump, Version
 from bot.plan.verify import render_section
 from bot.policies import ModelGates
 from bot.write.prbody import ArtifactBump, CheckResult, Link, MetricChange, PromotionSummary

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from bot import inert
 from bot.config.model import Config
 from bot.durations import format_duration
-from bot.plan.planner import Artifact, EnvironmentPlan
+from bot.plan.values import Artifact, EnvironmentPlan
 from bot.write.report import EnvironmentReport
 
 MARKER = "<!-- nightshift:dashboard -->"

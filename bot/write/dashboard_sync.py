@@ -20,8 +20,8 @@ from typing import Protocol
 
 from bot.config.model import DashboardSettings
 from bot.errors import BotError
-from bot.forge.github import Issue
 from bot.forge.pr import BRANCH_PREFIX, PullRequest, same_text
+from bot.forge.responses import Issue
 from bot.write.dashboard import MARKER, OpenPullRequest
 from bot.write.report import DashboardReport
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot import inert
-from bot.plan.planner import Bump, EnvironmentPlan, Skip, Version
+from bot.plan.values import Bump, EnvironmentPlan, Skip, Version
 
 Outcome = Literal["planned", "committed", "pushed", "pr-opened", "pr-updated", "pr-closed",
                   "unchanged", "failed", "dry-run"]  # fmt: skip

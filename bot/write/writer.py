@@ -1,8 +1,8 @@
 """The write stage: commits on main for direct environments, branches and PRs for the rest.
 
-Direct environments are committed one commit each and pushed together; when main moved,
-the caller's `replan` recomputes them on the new head (fetch-recompute-retry). Pull-request
-environments get one branch each, pushed with a lease, and an opened or updated PR.
+Direct environments are committed one commit each and pushed together (`bot.write.direct`).
+Pull-request environments get one branch each, pushed with a lease, and an opened or
+updated PR: that is this module.
 
 An open PR always matches the current plan (issue 11): it is left alone when its content is
 what the plan gives, updated with a comment saying why when the plan gives something else,
@@ -15,14 +15,9 @@ nor while its next version is only soaking.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-import pygit2
-
-from bot.config.model import Config, EnvironmentSpec
-from bot.edit.editor import EditResult
-from bot.edit.gate import GateResult
+from bot.config.model import EnvironmentSpec
 from bot.errors import (
     BotError,
     ForeignCommitsError,
@@ -32,56 +27,23 @@ from bot.errors import (
 )
 from bot.forge.pr import PullRequest, PullRequestProvider, PullRequestSpec, branch_for
 from bot.forge.pr import open_or_update as open_or_update_pr
-from bot.gitrepo.checkout import Checkout
-from bot.gitrepo.commits import ChangeSet, Identity
-from bot.gitrepo.push import BranchOutcome, push_branches, push_changes, restore_branch
-from bot.plan.planner import EnvironmentPlan, Skip
-from bot.plan.state import EnvironmentState
+from bot.gitrepo.push import BranchOutcome, push_branches, restore_branch
+from bot.plan.values import EnvironmentPlan, Skip
 from bot.write.changes import summary
+from bot.write.direct import write_direct
 from bot.write.prbody import PromotionSummary, render_body, render_title
 from bot.write.report import EnvironmentReport, PassReport
+from bot.write.target import (
+    Prepared,
+    ProviderFactory,
+    Target,
+    failed,
+    gate_text,
+    has_origin,
+    identity_of,
+)
 
 log = logging.getLogger("nightshift.write")
-
-DIRECT_ATTEMPTS = 3
-
-ProviderFactory = Callable[[Config], PullRequestProvider]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """An environment after edit and gate, ready to be written (or not)."""
-
-    state: EnvironmentState
-    plan: EnvironmentPlan
-    edit: EditResult | None = None
-    gate: GateResult | None = None
-    change: ChangeSet | None = None
-    error: str | None = None
-    # model name → (version, metrics) from the running version to the proposed one
-    series: Mapping[str, tuple[tuple[str, tuple[tuple[str, float], ...]], ...]] = field(
-        default_factory=dict
-    )
-
-
-@dataclass
-class Target:
-    """Where and how a pass writes."""
-
-    config: Config
-    checkout: Checkout
-    replan: Callable[[], list[Prepared]]  # the pass's prepare stage, on the current head
-    environments: tuple[str, ...] = ()  # the selected ones; empty means all
-    errors: list[str] = field(default_factory=list)  # failures outside any one environment
-
-
-def has_origin(checkout: Checkout) -> bool:
-    """Does the checkout have its remote (a person's local-only clone has none)?"""
-    return any(remote.name == checkout.remote_name for remote in checkout.repo.remotes)
-
-
-def _identity(config: Config) -> Identity:
-    return Identity(config.git.author_name, config.git.author_email)
 
 
 def write(w: Target, prepared: list[Prepared], provider_factory: ProviderFactory) -> PassReport:
@@ -90,76 +52,12 @@ def write(w: Target, prepared: list[Prepared], provider_factory: ProviderFactory
     direct = [p for p in prepared if modes[p.state.name] == "direct"]
     by_pr = [p for p in prepared if modes[p.state.name] == "pull-request"]
     has_remote = has_origin(w.checkout)
-    reports, by_pr = _write_direct(w, direct, by_pr, has_remote)
+    reports, by_pr = write_direct(w, direct, by_pr, has_remote)
     # Pull-request environments: a branch and a PR each; stale PRs are closed.
     if by_pr:
         reports.update(_write_prs(w, by_pr, provider_factory, has_remote))
     ordered = [reports[p.state.name] for p in prepared if p.state.name in reports]
     return PassReport(tuple(ordered), tuple(w.errors))
-
-
-def _write_direct(
-    w: Target, direct: list[Prepared], by_pr: list[Prepared], has_remote: bool
-) -> tuple[dict[str, EnvironmentReport], list[Prepared]]:
-    """One commit per direct environment, pushed together, re-planned on a race.
-
-    Returns their reports and the PR environments as planned on the main they will be
-    built on: after a race those are re-planned too, because their change sets hold whole
-    files, and laid onto a main a person changed they would revert that change.
-    """
-    latest: dict[str, Prepared] = {p.state.name: p for p in direct}
-    latest_pr: dict[str, Prepared] = {p.state.name: p for p in by_pr}
-    to_commit = [p.change for p in direct if p.change is not None and p.error is None]
-
-    def replan_all() -> None:
-        replanned = w.replan()
-        latest.update({p.state.name: p for p in replanned if p.state.name in latest})
-        latest_pr.update({p.state.name: p for p in replanned if p.state.name in latest_pr})
-
-    def replan(_head: pygit2.Commit | None) -> list[ChangeSet]:
-        log.info("main moved while pushing; re-planning on the new head")
-        replan_all()
-        return [p.change for p in latest.values() if p.change is not None and p.error is None]
-
-    if not to_commit:
-        reports = {
-            p.state.name: failed(p) if p.error else EnvironmentReport(p.plan, "unchanged")
-            for p in direct
-        }
-        return reports, by_pr
-    try:
-        if has_remote:
-            outcome = push_changes(
-                w.checkout,
-                to_commit,
-                identity=_identity(w.config),
-                replan=replan,
-                max_attempts=DIRECT_ATTEMPTS,
-            )
-            result, detail = ("pushed", ", ".join(c[:12] for c in outcome.commits))
-            if outcome.status != "pushed":
-                result, detail = "unchanged", f"nothing left to do ({outcome.status})"
-        else:
-            ids = [w.checkout.commit(c, _identity(w.config)) for c in to_commit]
-            result, detail = "committed", ", ".join(str(i)[:12] for i in ids if i)
-    except PushRejectedError as err:
-        result, detail = "failed", str(err)
-        # The last rejection fetched a main no plan has seen, and the checkout is at it:
-        # plan the PR environments there. Direct ones keep the plan whose push failed.
-        kept = dict(latest)
-        replan_all()
-        latest.update(kept)
-    except BotError as err:
-        result, detail = "failed", str(err)
-    reports = {}
-    for name, p in latest.items():
-        if p.error is not None:
-            reports[name] = failed(p)
-        elif p.change is not None:
-            reports[name] = EnvironmentReport(p.plan, result, detail, gate_text(p))  # type: ignore[arg-type]
-        else:
-            reports[name] = EnvironmentReport(p.plan, "unchanged")
-    return reports, [latest_pr[p.state.name] for p in by_pr]
 
 
 def _write_prs(
@@ -180,7 +78,7 @@ def _write_prs(
     pushed = push_branches(
         w.checkout,
         {branch_for(p.state.name): [p.change] for p in prepared if p.change and not p.error},
-        identity=_identity(w.config),
+        identity=identity_of(w.config),
     )
     _retry_refused(w, prepared, pushed)
     listing_error = ""
@@ -249,7 +147,7 @@ def _retry_refused(
     retried = push_branches(
         w.checkout,
         {b: [changes[b]] for b in refused if b in changes},
-        identity=_identity(w.config),
+        identity=identity_of(w.config),
     )
     pushed.update(retried)
 
@@ -442,13 +340,3 @@ def _source_url(w: Target) -> str | None:
     """Where image revisions live, for compare links: the repository of the PRs."""
     repository = w.config.pull_requests.repository
     return f"https://github.com/{repository}" if repository else None
-
-
-def gate_text(p: Prepared) -> str:
-    if p.gate is None:
-        return ""
-    return "passed" if p.gate.ok else p.gate.reason
-
-
-def failed(p: Prepared) -> EnvironmentReport:
-    return EnvironmentReport(p.plan, "failed", p.error or "", gate_text(p))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.edit.gate import GateResult
-from bot.plan.planner import Artifact, Bump, Version
+from bot.plan.values import Artifact, Bump, Version
 from bot.policies import ModelGates, NoRegression, Threshold
 from bot.write.changes import summary
 from bot.write.prbody import Link, render_body

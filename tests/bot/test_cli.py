@@ -390,7 +390,8 @@ def test_a_writing_run_refuses_now_unless_the_environment_allows_it(
 def test_only_a_writing_run_on_another_clock_needs_the_allowance(
     argv: list[str], env: dict[str, str], refused: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.commands.cli import _clock_override_allowed, _parser
+    from bot.commands.cli import _clock_override_allowed
+    from bot.commands.parser import build_parser as _parser
     from bot.errors import ConfigError
 
     monkeypatch.delenv("NIGHTSHIFT_ALLOW_NOW", raising=False)

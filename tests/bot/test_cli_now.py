@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.commands.cli import _parser
+from bot.commands.parser import build_parser as _parser
 
 
 @pytest.mark.parametrize(

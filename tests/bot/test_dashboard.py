@@ -19,7 +19,7 @@ from bot.config.model import DashboardSettings
 from bot.errors import ConfigError
 from bot.forge.github import GitHubProvider, RetryPolicy
 from bot.forge.pr import open_or_update
-from bot.plan.planner import Artifact, Bump, EnvironmentPlan, Skip, Version
+from bot.plan.values import Artifact, Bump, EnvironmentPlan, Skip, Version
 from bot.write.dashboard import (
     MARKER,
     Dashboard,

@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 from bot import inert
 from bot.edit.editor import EditResult
 from bot.edit.gate import GateResult
-from bot.plan.planner import Artifact, Bump, EnvironmentPlan, Skip, Version
+from bot.plan.values import Artifact, Bump, EnvironmentPlan, Skip, Version
 from bot.write.changes import changeset, summary
 from bot.write.prbody import render_body, render_title
 from bot.write.report import EnvironmentReport, PassReport, render_table

@@ -9,18 +9,17 @@ import semantic_version
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.plan.planner import (
+from bot.plan.planner import PlanInput, plan
+from bot.plan.values import (
     Artifact,
     Bump,
     EnvironmentPlan,
     Hold,
     Offer,
-    PlanInput,
     Running,
     Skip,
     Stage,
     Version,
-    plan,
 )
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)

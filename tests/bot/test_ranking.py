@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from bot.config.load import parse_config
 from bot.gitrepo.history import PinEvent, rolled_back_versions
-from bot.plan.planner import Artifact, Offer, PlanInput, Running, Stage, Version, plan
+from bot.plan.planner import PlanInput, plan
 from bot.plan.ranking import newer_by_policy
 from bot.plan.state import pin_version
+from bot.plan.values import Artifact, Offer, Running, Stage, Version
 
 CONFIG = """\
 apiVersion: nightshift/v1

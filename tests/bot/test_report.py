@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.plan.planner import Artifact, Bump, EnvironmentPlan, Skip, Version
+from bot.plan.values import Artifact, Bump, EnvironmentPlan, Skip, Version
 from bot.write.report import EnvironmentReport, PassReport, render_table, summarize, to_json
 
 IMAGE = Artifact("image", "model-api")

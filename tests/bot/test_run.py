@@ -23,7 +23,7 @@ from bot.forge.github import GitHubProvider, RetryPolicy
 from bot.forge.pr import PullRequestProvider
 from bot.forge.provider import github_provider
 from bot.write.report import PassReport
-from bot.write.writer import ProviderFactory
+from bot.write.target import ProviderFactory
 from devstack.estate import Estate, git, person_env
 
 T0 = datetime.now(UTC).replace(microsecond=0)

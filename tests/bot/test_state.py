@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.plan.planner import Artifact, PlanInput, Stage, plan
+from bot.plan.planner import PlanInput, plan
 from bot.plan.state import read_states
+from bot.plan.values import Artifact, Stage
 from tests.bot.test_git_history import BOT_EMAIL, Repo, bot_message, hours
 
 SHA = {n: f"{n}" * 64 for n in "abc"}

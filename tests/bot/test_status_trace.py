@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.commands.status import commit_reason, pr_number
-from bot.plan.planner import Artifact
+from bot.plan.values import Artifact
 
 IMAGE = Artifact("image", "model-api")
 

@@ -17,7 +17,7 @@ from bot.discover.discoverer import Discoverer
 from bot.edit.gate import GateResult
 from bot.errors import ConfigError
 from bot.plan.offers import offer_from
-from bot.plan.planner import Artifact, Bump, Version
+from bot.plan.values import Artifact, Bump, Version
 from bot.write.changes import summary
 from bot.write.prbody import render_body
 from examples.train import train

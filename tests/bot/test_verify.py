@@ -18,7 +18,8 @@ from bot.config.model import DeployStatus, Verify, VerifyCheck
 from bot.errors import ConfigError
 from bot.forge.github import GitHubProvider
 from bot.plan.deployed import CommitStatus, Deployment, default_kustomization, judge
-from bot.plan.planner import Artifact, Bump, Offer, PlanInput, Running, Stage, Version, plan
+from bot.plan.planner import PlanInput, plan
+from bot.plan.values import Artifact, Bump, Offer, Running, Stage, Version
 from bot.plan.verify import CheckOutcome, Verification, check_query, verify
 from devstack.estate import git
 from devstack.githttp import GitOrigin

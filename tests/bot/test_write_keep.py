@@ -22,9 +22,10 @@ from bot.forge.pr import PullRequestProvider, branch_for
 from bot.forge.provider import github_provider
 from bot.gitrepo.clone import open_checkout
 from bot.gitrepo.commits import ChangeSet
-from bot.plan.planner import Artifact, Bump, EnvironmentPlan, Skip, Version
 from bot.plan.state import EnvironmentState
-from bot.write.writer import Prepared, Target, write
+from bot.plan.values import Artifact, Bump, EnvironmentPlan, Skip, Version
+from bot.write.target import Prepared, Target
+from bot.write.writer import write
 from devstack.estate import Estate
 
 T0 = datetime.now(UTC).replace(microsecond=0)
