@@ -108,21 +108,23 @@ def decide_model(
     *,
     now: datetime,
     current: Mapping[str, float] | None = None,
-    extra_gates: ModelGates | None = None,
+    gates: ModelGates | None = None,
     excluded: Mapping[str, str] = _NONE,
     image_apis: Set[str] | None = None,
 ) -> Decision:
     """Choose the newest model version that is mature, passes the gates and fits the image.
 
     `candidates` carry their cards (`Candidate.card`). `current` is the metrics of the
-    version the environment runs now, for the no-regression gates. `image_apis`, when
-    given, is what the image the environment will run supports.
+    version the environment runs now, for the no-regression gates. `gates` are the ones to
+    hold it to: in an environment, `Config.model_gates` (the model's own, the
+    environment's on top); None means the model's own. `image_apis`, when given, is what
+    the image the environment will run supports.
     """
     rejected: list[Rejection] = []
     kept = _drop_excluded([Keyed(c.version, c) for c in candidates], excluded, rejected)
     ranking = model.policy.rank(kept)
     rejected.extend(ranking.rejected)
-    gates = model.gates.merged(extra_gates) if extra_gates else model.gates
+    gates = model.gates if gates is None else gates
     maturity = MinAge(model.min_age)
     chosen: Candidate | None = None
     for position, item in enumerate(ranking.ordered):

@@ -25,7 +25,6 @@ from bot.discover.decide import decide_image, decide_model
 from bot.discover.provenance import SignatureChecks, Verify, verify_in_store
 from bot.discover.registries import RegistryClient, TagListing, open_registry
 from bot.errors import BotError, DiscoveryError
-from bot.policies import ModelGates
 from bot.policies.candidate import Candidate, Decision
 
 if TYPE_CHECKING:
@@ -349,9 +348,7 @@ class Discoverer:
         """Decide, then verify the chosen version's signature where `trust:` requires one;
         a version that fails is passed over with the reason and the next one is decided."""
         spec = self.config.models[model]
-        extra: ModelGates | None = None
-        if environment is not None:
-            extra = self.config.environment(environment).gates.get(model)
+        gates = spec.gates if environment is None else self.config.model_gates(environment, model)
         candidates = self.model_candidates(discovery, model)
         skip = {
             **self.model_problems(discovery, model),
@@ -364,7 +361,7 @@ class Discoverer:
                 candidates,
                 now=now,
                 current=current,
-                extra_gates=extra,
+                gates=gates,
                 excluded=skip,
                 image_apis=image_apis,
             )

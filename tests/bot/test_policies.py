@@ -459,7 +459,7 @@ def test_model_decisions(
         model_candidates(*CARDS),
         now=NOW,
         current=current,
-        extra_gates=extra,
+        gates=MODEL_SPEC.gates.merged(extra) if extra else None,
         image_apis=apis,
     )
     assert (decision.chosen.version if decision.chosen else None) == chosen
