@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import cast
 
@@ -122,14 +121,14 @@ def read_file(path: Path, origin: str) -> str:
 
 def too_big(origin: str, line: int, size: int) -> ConfigError:
     return ConfigError(
-        f"{origin}:{line}: the file passes {MAX_BYTES // 1024} KiB here ({size} bytes in all);"
+        f"{origin}:{line}: the file passes 1 MiB on this line ({size} bytes in all);"
         " a promotion.yaml is at most 1 MiB"
     )
 
 
 def read_source(text: str, origin: str) -> Source:
     """Parse `text` within every limit, or raise a one-line ConfigError."""
-    encoded = text.encode("utf-8", "surrogateescape")
+    encoded = text.encode("utf-8", "surrogatepass")
     if len(encoded) > MAX_BYTES:
         raise too_big(origin, encoded[:MAX_BYTES].count(b"\n") + 1, len(encoded))
     try:
@@ -140,7 +139,8 @@ def read_source(text: str, origin: str) -> Source:
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{origin}{line}: not valid YAML ({err.problem or err})") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{origin}: not valid YAML ({err})") from None
+        # A reader error (a character YAML forbids) spans lines; errors are one line.
+        raise ConfigError(f"{origin}: not valid YAML ({' '.join(str(err).split())})") from None
     if root is None:
         raise ConfigError(f"{origin}:1: the file is empty; it needs apiVersion: {API_VERSION}")
     _check_expanded_size(root, origin)
@@ -237,6 +237,8 @@ class _Converter:
                 raise self.error(key_node, where, "string keys", f"a key that is {kind}")
             key = str(key_node.value)
             inner = (*where, key)
+            if not _encodable(key):
+                raise self.error(key_node, where, "text keys", "a lone surrogate escape")
             if key in seen:
                 raise self.error(key_node, inner, "each key once", "duplicate key")
             seen.add(key)
@@ -246,6 +248,8 @@ class _Converter:
     def scalar(self, node: yaml.ScalarNode, schema: Schema | None, where: Where) -> object:
         written = str(node.value)
         self.written[where] = written
+        if not _encodable(written):  # a "\ud800" escape: no file, log or PR body can hold it
+            raise self.error(node, where, "text", "a lone surrogate escape, not a character")
         if spec.wants_text(schema) and not (node.tag == _NULL and not node.style):
             return written
         try:
@@ -258,6 +262,12 @@ class _Converter:
             raise self.error(node, where, "a finite number", f"got {written!r}")
         if isinstance(value, bool | int | float | str) or value is None:
             return value
-        if isinstance(value, date):
-            return written
-        return written
+        return written  # a date, bytes or a set: JSON has none, so the text as written
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

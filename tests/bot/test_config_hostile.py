@@ -167,3 +167,20 @@ def test_limits_hold_at_their_edges() -> None:
     assert parse_config(padded).environments[0].name == "dev"
     with pytest.raises(ConfigError, match="at most 1 MiB"):
         parse_config(padded + "\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "x: &a [*a]\n", "x[0]: expected no alias inside its own anchor", id="self-alias"
+        ),
+        pytest.param('x: "\\ud800"\n', "x: expected text (a lone surrogate escape", id="escape"),
+        pytest.param("x: \udcff\n", "not valid YAML", id="lone-surrogate"),
+    ],
+)
+def test_recursive_aliases_and_surrogates_are_one_line_too(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("apiVersion: nightshift/v1\n" + text, origin="c.yaml")
+    message = str(caught.value)
+    assert expected in message and "\n" not in message, message
