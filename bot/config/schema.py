@@ -80,7 +80,7 @@ REGISTRY = mapping(
     {
         "type": enum("acr", "oci"),
         "url": pattern(
-            r"^([Hh][Tt][Tt][Pp][Ss]?://)?[^/\s]+/?$",
+            r"^(https?://)?[^/\s]+/?$",
             "a registry URL such as https://myacr.azurecr.io",
         ),
         "auth": ref("auth"),
@@ -188,7 +188,7 @@ CHECK = mapping(
 
 VERIFY = mapping(
     {
-        "prometheus": pattern(r"^[Hh][Tt][Tt][Pp][Ss]?://[^/\s]+", "an http(s) URL"),
+        "prometheus": pattern(r"^https?://[^/\s]+", "an http(s) URL"),
         "checks": {
             "type": "array",
             "minItems": 1,
@@ -320,7 +320,7 @@ SCHEMA: Schema = {
             "pullRequests": mapping(
                 {
                     "repository": pattern(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", "owner/name"),
-                    "apiUrl": pattern(r"^[Hh][Tt][Tt][Pp][Ss]?://", "an http(s) URL"),
+                    "apiUrl": pattern(r"^https?://", "an http(s) URL"),
                     "tokenEnv": pattern(ENV_VAR, "an environment variable name"),
                 }
             ),

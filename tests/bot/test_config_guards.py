@@ -93,3 +93,16 @@ def test_an_environment_path_outside_the_repository_is_refused(path: str) -> Non
 def test_an_environment_path_inside_the_repository_is_kept(path: str) -> None:
     [env] = parse_config(with_path(path)).environments
     assert env.path.as_posix() == path.removeprefix("./")
+
+
+@pytest.mark.parametrize(
+    "url", ["HTTP://acr.example", "Http://127.0.0.1:5000", "ftp://acr.example"]
+)
+def test_a_registry_url_takes_only_a_lowercase_http_scheme(url: str) -> None:
+    """`HTTP://` would slip past the clear-text check for ACR, which compares `http://`."""
+    text = BASE.replace(
+        "models:", f"registries:\n  acr:\n    type: acr\n    url: '{url}'\nmodels:", 1
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, origin="cfg.yaml")
+    assert "cfg.yaml:5: registries.acr.url: expected a registry URL such as" in str(caught.value)
