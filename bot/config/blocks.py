@@ -15,7 +15,7 @@ NAME = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
 
 def text(expected: str | None = None, **extra: Any) -> Schema:
     """A non-blank string; `expected` is what the error says a person should write."""
-    schema: Schema = {"type": "string", "minLength": 1, "pattern": r"\S", **extra}
+    schema: Schema = {"type": "string", "pattern": r"\S", **extra}
     if expected:
         schema["errorMessage"] = expected
     return schema

@@ -9,7 +9,6 @@ keyword failed.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
 from typing import Any
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
@@ -28,8 +27,7 @@ _TYPES = {
     "null": "nothing",
 }
 # Keywords about a value itself: for these a plain-string errorMessage is the phrase.
-_KEY_KEYWORDS = {"additionalProperties", "propertyNames"}
-_VALUE_KEYWORDS = {"type", "pattern", "const", "enum", "minLength", "maxLength", "oneOf", "anyOf"}
+_VALUE_KEYWORDS = {"type", "pattern", "const", "enum", "maxLength", "oneOf"}
 
 
 @functools.cache
@@ -39,15 +37,26 @@ def _validator() -> Draft202012Validator:
 
 def check(source: Source) -> None:
     """Raise the first schema error in file order, as a one-line ConfigError."""
-    errors = [_innermost(e) for e in _validator().iter_errors(source.data)]
+    errors = [leaf for error in _validator().iter_errors(source.data) for leaf in _meant(error)]
     if not errors:
         return
-    # On one line, a wrong key before what its body lacks: `Bad: {}` is a bad name first.
+    # On one line, a wrong key before what its body lacks (`Bad: {}` is a bad name first),
+    # then the innermost value: it is the one to change.
     first = min(
         errors,
-        key=lambda e: (_line(source, e), e.validator not in _KEY_KEYWORDS, -len(e.absolute_path)),
+        key=lambda e: (_line(source, e), not _about_a_key(e), -len(e.absolute_path)),
     )
     raise _render(source, first)
+
+
+def _about_a_key(error: ValidationError) -> bool:
+    return error.validator == "additionalProperties" or _is_name(error)
+
+
+def _is_name(error: ValidationError) -> bool:
+    """A key that breaks `propertyNames`: jsonschema reports it as the key's own failure
+    (`pattern`), at its mapping's path, with the key as the instance."""
+    return "propertyNames" in error.absolute_schema_path
 
 
 def _where(error: ValidationError) -> Where:
@@ -58,19 +67,20 @@ def _line(source: Source, error: ValidationError) -> int:
     where = _where(error)
     if error.validator == "additionalProperties":
         return min(source.key_line((*where, k)) for k in _unknown(error))
-    if error.validator == "propertyNames":
+    if _is_name(error):
         return source.key_line((*where, error.instance))
     return source.line(where)
 
 
-def _innermost(error: ValidationError) -> ValidationError:
-    """For a oneOf that failed, the error of the branch the value was meant for.
+def _meant(error: ValidationError) -> list[ValidationError]:
+    """For a oneOf that failed, the errors of the branch the value was meant for.
 
     `auth: {type: basic, pasword: X}` fails both branches; the string branch on its type,
-    the mapping branch on the typo. The typo is the one to report.
+    the mapping branch on the typo. The typo is the one to report. When no branch, or more
+    than one, took the value's shape, the oneOf's own error says what may go there.
     """
-    if error.validator not in ("oneOf", "anyOf") or not error.context:
-        return error
+    if error.validator != "oneOf" or not error.context:
+        return [error]
     branches: dict[Any, list[ValidationError]] = {}
     for sub in error.context:
         branches.setdefault(sub.relative_schema_path[0], []).append(sub)
@@ -80,8 +90,8 @@ def _innermost(error: ValidationError) -> ValidationError:
         if not any(e.validator in ("type", "const") and not e.relative_path for e in errs)
     ]
     if len(meant) != 1:
-        return error
-    return min((_innermost(e) for e in meant[0]), key=lambda e: -len(e.absolute_path))
+        return [error]
+    return [leaf for sub in meant[0] for leaf in _meant(sub)]
 
 
 def _unknown(error: ValidationError) -> list[str]:
@@ -106,7 +116,7 @@ def _render(source: Source, error: ValidationError) -> Exception:
         return source.fail(
             (*where, unknown), f"one of the keys {keys}", f"unknown key {unknown!r}", key=True
         )
-    if kind == "propertyNames":
+    if _is_name(error):
         return source.fail(
             (*where, error.instance),
             _phrase(error, "a name"),
@@ -126,22 +136,16 @@ def _render(source: Source, error: ValidationError) -> Exception:
         return source.fail(where, f"{noun} of {bound} {value:g}")
     if kind == "pattern" and value == r"\S" and "errorMessage" not in error.schema:
         return source.fail(where, "a string", "it is empty")
-    return source.fail(where, _phrase(error, _default(kind, value, error.schema)))
+    return source.fail(where, _phrase(error, _default(kind, value)))
 
 
-def _default(kind: str, value: Any, schema: dict[str, Any]) -> str:
+def _default(kind: str, value: Any) -> str:
+    """What to write, when the schema's errorMessage does not say: every value the schema
+    checks without one is typed, a constant or a choice."""
     if kind == "type":
-        return " or ".join(_TYPES[t] for t in _listed(value))
+        return _TYPES[value]
     if kind == "const":
         return repr(value)
     if kind == "enum":
         return "one of " + ", ".join(str(v) for v in value)
-    if kind == "minLength":
-        return "a string"
-    if kind == "maxLength":
-        return f"at most {value} characters"
-    return str(schema.get("description") or f"a value that passes {kind}")
-
-
-def _listed(value: str | Iterable[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
+    return f"a value that passes {kind}"
